@@ -1,0 +1,308 @@
+import CLibSSH2
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What to do with a host key that known_hosts does not hold.
+public enum HostKeyCheck: String, Sendable {
+    /// Unknown or changed keys are refused (the default).
+    case strict
+    /// Trust on first use: an unknown key is appended; a changed key is still refused.
+    case acceptNew = "accept-new"
+}
+
+/// Where the client's identity comes from.
+public struct SSHCredentials: Sendable {
+    /// A private key file (ed25519 or ECDSA). `nil`: try ssh-agent, then the default key files.
+    public var identityFile: String?
+    /// Passphrase for the key file, if it has one. Never logged.
+    public var passphrase: String?
+    /// Use `SSH_AUTH_SOCK` when no key file is given (or when the key file fails).
+    public var useAgent: Bool
+
+    public init(identityFile: String? = nil, passphrase: String? = nil, useAgent: Bool = true) {
+        self.identityFile = identityFile
+        self.passphrase = passphrase
+        self.useAgent = useAgent
+    }
+}
+
+public struct SSHTarget: Sendable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var credentials: SSHCredentials
+    public var knownHosts: String
+    public var hostKeyCheck: HostKeyCheck
+    public var connectTimeout: Double
+
+    public init(host: String, port: Int = 22, user: String, credentials: SSHCredentials,
+                knownHosts: String, hostKeyCheck: HostKeyCheck = .strict, connectTimeout: Double = 10) {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.credentials = credentials
+        self.knownHosts = knownHosts
+        self.hostKeyCheck = hostKeyCheck
+        self.connectTimeout = connectTimeout
+    }
+}
+
+/// One authenticated SSH connection to one host, driven through non-blocking libssh2 calls.
+///
+/// A session (and its channels) is used by one thread at a time: callers give each host its own
+/// thread. Nothing here runs on Swift's cooperative pool.
+public final class SSHSession: @unchecked Sendable {
+    public let target: SSHTarget
+    /// The host key type and fingerprint that was verified.
+    public private(set) var hostKeyType = ""
+    public private(set) var hostKeyFingerprint = ""
+
+    let session: OpaquePointer
+    let socket: Int32
+    private var closed = false
+
+    /// Connects, verifies the host key and authenticates. Throws `SSHError`.
+    public static func connect(_ target: SSHTarget) throws -> SSHSession {
+        LibSSH2.ensureInitialised()
+        let fd = try TCPSocket.connect(host: target.host, port: target.port, timeout: target.connectTimeout)
+        guard let raw = libssh2_session_init_ex(nil, nil, nil, nil) else {
+            Glibc.close(fd)
+            throw SSHError.handshake(host: target.host, reason: "libssh2 could not allocate a session")
+        }
+        let s = SSHSession(target: target, session: raw, socket: fd)
+        do {
+            try s.handshake()
+            try s.verifyHostKey()
+            try s.authenticate()
+        } catch {
+            s.close()
+            throw error
+        }
+        return s
+    }
+
+    private init(target: SSHTarget, session: OpaquePointer, socket: Int32) {
+        self.target = target
+        self.session = session
+        self.socket = socket
+        libssh2_session_set_blocking(session, 0)
+    }
+
+    deinit { close() }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        let deadline = Date().addingTimeInterval(1)
+        while libssh2_session_disconnect_ex(session, 11, "fleet done", "") == LibSSH2.eagain, Date() < deadline {
+            try? waitSocket(until: deadline)
+        }
+        libssh2_session_free(session)
+        Glibc.close(socket)
+    }
+
+    // MARK: - Non-blocking plumbing
+
+    /// The session's last error message.
+    var lastError: String {
+        var msg: UnsafeMutablePointer<CChar>?
+        var len: Int32 = 0
+        let code = libssh2_session_last_error(session, &msg, &len, 0)
+        let text = msg.map { String(cString: $0) } ?? ""
+        return text.isEmpty ? "libssh2 error \(code)" : text
+    }
+
+    var lastErrno: Int32 { libssh2_session_last_errno(session) }
+
+    /// Waits until the socket is ready in the direction libssh2 is blocked on, or the deadline.
+    func waitSocket(until deadline: Date?) throws {
+        let dirs = libssh2_session_block_directions(session)
+        var events: Int16 = 0
+        if dirs & LibSSH2.blockInbound != 0 { events |= Int16(POLLIN) }
+        if dirs & LibSSH2.blockOutbound != 0 { events |= Int16(POLLOUT) }
+        if events == 0 { events = Int16(POLLIN) }
+        var pfd = pollfd(fd: socket, events: events, revents: 0)
+        var ms: Int32 = 1000
+        if let deadline {
+            ms = Int32(max(0, min(1000, deadline.timeIntervalSinceNow * 1000)))
+        }
+        let rc = poll(&pfd, 1, ms)
+        if rc < 0 && errno != EINTR {
+            throw SSHError.disconnected(host: target.host, reason: String(cString: strerror(errno)))
+        }
+        if rc > 0 && pfd.revents & Int16(POLLERR | POLLNVAL) != 0 {
+            throw SSHError.disconnected(host: target.host, reason: "socket error")
+        }
+    }
+
+    /// Repeats a libssh2 call while it answers EAGAIN, waiting on the socket in between.
+    @discardableResult
+    func retry(until deadline: Date?, _ call: () -> Int32) throws -> Int32 {
+        while true {
+            let rc = call()
+            if rc != LibSSH2.eagain { return rc }
+            if let deadline, Date() >= deadline { return LibSSH2.eagain }
+            try waitSocket(until: deadline)
+        }
+    }
+
+    private var connectDeadline: Date { Date().addingTimeInterval(target.connectTimeout) }
+
+    // MARK: - Handshake and host key
+
+    private func handshake() throws {
+        // curve25519 first: cheap and what OpenSSH offers.
+        _ = libssh2_session_method_pref(session, LibSSH2.methodKex,
+            "curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512")
+        // Ask for a host key type that known_hosts holds for this host: libssh2 1.10 would
+        // otherwise negotiate ECDSA before ed25519 and a recorded ed25519 key would look absent.
+        let supported = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
+        let known = KnownHosts.keyTypes(in: target.knownHosts, host: target.host, port: target.port)
+            .filter { supported.contains($0) }
+        let order = known + supported.filter { !known.contains($0) }
+        _ = libssh2_session_method_pref(session, LibSSH2.methodHostKey, order.joined(separator: ","))
+
+        let deadline = connectDeadline
+        let rc = try retry(until: deadline) { libssh2_session_handshake(session, socket) }
+        if rc == LibSSH2.eagain {
+            throw SSHError.handshake(host: target.host, reason: "timed out after \(formatSeconds(target.connectTimeout))")
+        }
+        if rc != 0 { throw SSHError.handshake(host: target.host, reason: lastError) }
+    }
+
+    private func verifyHostKey() throws {
+        var len = 0
+        var type: Int32 = 0
+        guard let keyPtr = libssh2_session_hostkey(session, &len, &type), len > 0 else {
+            throw SSHError.handshake(host: target.host, reason: "server sent no host key")
+        }
+        let blob = Data(bytes: keyPtr, count: len)
+        hostKeyType = LibSSH2.keyTypeName(hostKeyType: type)
+        hostKeyFingerprint = KnownHosts.fingerprint(keyBlob: blob)
+
+        guard let kh = libssh2_knownhost_init(session) else {
+            throw SSHError.knownHostsFile(path: target.knownHosts, reason: "libssh2 could not allocate a known-hosts store")
+        }
+        defer { libssh2_knownhost_free(kh) }
+        if FileManager.default.fileExists(atPath: target.knownHosts) {
+            let n = libssh2_knownhost_readfile(kh, target.knownHosts, LibSSH2.knownHostFileOpenSSH)
+            if n < 0 {
+                throw SSHError.knownHostsFile(path: target.knownHosts, reason: "cannot be parsed (\(lastError))")
+            }
+        }
+        let typemask = LibSSH2.knownHostTypePlain | LibSSH2.knownHostKeyEncRaw | LibSSH2.knownHostKeyBits(hostKeyType: type)
+        var entry: UnsafeMutablePointer<libssh2_knownhost>?
+        let check = keyPtr.withMemoryRebound(to: CChar.self, capacity: len) { key in
+            libssh2_knownhost_checkp(kh, target.host, Int32(target.port), key, len, typemask, &entry)
+        }
+        switch check {
+        case LibSSH2.checkMatch:
+            return
+        case LibSSH2.checkMismatch:
+            throw SSHError.changedHostKey(host: KnownHosts.entryName(host: target.host, port: target.port),
+                                          keyType: hostKeyType, fingerprint: hostKeyFingerprint, knownHosts: target.knownHosts)
+        case LibSSH2.checkNotFound:
+            switch target.hostKeyCheck {
+            case .strict:
+                throw SSHError.unknownHostKey(host: KnownHosts.entryName(host: target.host, port: target.port),
+                                              keyType: hostKeyType, fingerprint: hostKeyFingerprint, knownHosts: target.knownHosts)
+            case .acceptNew:
+                try KnownHosts.append(path: target.knownHosts, host: target.host, port: target.port,
+                                      keyType: hostKeyType, keyBlob: blob)
+            }
+        default:
+            throw SSHError.knownHostsFile(path: target.knownHosts, reason: "host key check failed (\(lastError))")
+        }
+    }
+
+    // MARK: - Authentication
+
+    private func authenticate() throws {
+        let user = target.user
+        let creds = target.credentials
+        var attempts: [String] = []
+
+        if let file = creds.identityFile {
+            let path = expandTilde(file)
+            try KeyFile.checkUsable(path: path)
+            if try authenticate(keyFile: path, passphrase: creds.passphrase, attempts: &attempts) { return }
+        }
+        if creds.useAgent, let sock = ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"], !sock.isEmpty {
+            if try authenticateWithAgent(attempts: &attempts) { return }
+        }
+        if creds.identityFile == nil {
+            for name in ["id_ed25519", "id_ecdsa"] {
+                let path = expandTilde("~/.ssh/\(name)")
+                guard FileManager.default.fileExists(atPath: path) else { continue }
+                if try authenticate(keyFile: path, passphrase: creds.passphrase, attempts: &attempts) { return }
+            }
+        }
+        if attempts.isEmpty {
+            attempts.append("no identity given, no ssh-agent (SSH_AUTH_SOCK) and no ~/.ssh/id_ed25519 or id_ecdsa")
+        }
+        throw SSHError.authentication(user: user, host: target.host, reason: attempts.joined(separator: "; "))
+    }
+
+    /// True on success; false (with a reason in `attempts`) when the server refused the key.
+    private func authenticate(keyFile path: String, passphrase: String?, attempts: inout [String]) throws -> Bool {
+        let user = target.user
+        let deadline = connectDeadline
+        let rc = try retry(until: deadline) {
+            libssh2_userauth_publickey_fromfile_ex(session, user, UInt32(user.utf8.count), nil, path, passphrase)
+        }
+        switch rc {
+        case 0:
+            return true
+        case LibSSH2.eagain:
+            throw SSHError.authentication(user: user, host: target.host, reason: "timed out")
+        case -16: // LIBSSH2_ERROR_FILE
+            let why = passphrase == nil
+                ? "cannot read key \(path): it may need a passphrase (set FLEET_SSH_PASSPHRASE or use ssh-agent)"
+                : "cannot read key \(path): wrong passphrase or unreadable file"
+            throw SSHError.authentication(user: user, host: target.host, reason: why)
+        case -18, -19:
+            attempts.append("the server refused key \(path) (is its public key in ~\(user)/.ssh/authorized_keys?)")
+            return false
+        default:
+            attempts.append("key \(path): \(lastError)")
+            return false
+        }
+    }
+
+    private func authenticateWithAgent(attempts: inout [String]) throws -> Bool {
+        guard let agent = libssh2_agent_init(session) else { return false }
+        defer { libssh2_agent_free(agent) }
+        guard libssh2_agent_connect(agent) == 0 else {
+            attempts.append("ssh-agent at SSH_AUTH_SOCK did not answer")
+            return false
+        }
+        defer { libssh2_agent_disconnect(agent) }
+        guard libssh2_agent_list_identities(agent) == 0 else {
+            attempts.append("ssh-agent could not list its keys")
+            return false
+        }
+        var prev: UnsafeMutablePointer<libssh2_agent_publickey>?
+        var identity: UnsafeMutablePointer<libssh2_agent_publickey>?
+        var tried = 0, skippedRSA = 0
+        let deadline = connectDeadline
+        while libssh2_agent_get_identity(agent, &identity, prev) == 0, let id = identity {
+            prev = id
+            let blob = Data(bytes: id.pointee.blob, count: Int(id.pointee.blob_len))
+            if KeyFile.blobType(blob) == "ssh-rsa" { skippedRSA += 1; continue }
+            tried += 1
+            let rc = try retry(until: deadline) { libssh2_agent_userauth(agent, target.user, id) }
+            if rc == 0 { return true }
+        }
+        var why = "ssh-agent: the server accepted none of its \(tried) key(s)"
+        if skippedRSA > 0 { why += "; \(skippedRSA) RSA key(s) skipped (\(KeyFile.rsaAdvice))" }
+        attempts.append(why)
+        return false
+    }
+}
+
+func expandTilde(_ path: String) -> String {
+    guard path.hasPrefix("~") else { return path }
+    return (path as NSString).expandingTildeInPath
+}
