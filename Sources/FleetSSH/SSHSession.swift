@@ -306,3 +306,11 @@ func expandTilde(_ path: String) -> String {
     guard path.hasPrefix("~") else { return path }
     return (path as NSString).expandingTildeInPath
 }
+
+extension SSHSession {
+    /// Shuts the socket down so a call blocked on it in another thread returns with an error.
+    /// Thread-safe; the session is freed later by its owner.
+    public func abort() {
+        _ = Glibc.shutdown(socket, Int32(SHUT_RDWR))
+    }
+}

@@ -1,2 +1,12 @@
 import ArgumentParser
-@main struct Fleet: ParsableCommand { func run() {} }
+import FleetCore
+import Foundation
+
+@main
+struct Fleet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet",
+        abstract: "Bring up IPv6-only K3s clusters over SSH.",
+        subcommands: [Up.self, Status.self, Exec.self]
+    )
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// What a step does. One type per action; the playbook names it and passes parameters.
+///
+/// An action reads facts first, then changes only what is not yet as wanted (pyinfra's model):
+/// `ok` when nothing had to change, `changed` when something did.
+public protocol Action: Sendable {
+    /// Values this step produces for other hosts' steps (`needs`), e.g. `token`.
+    var produces: [String] { get }
+    /// The step's inputs rendered for one host: hashed into the state file, shown by `--dry-run`.
+    /// Never contains a secret.
+    func plan(_ vars: TemplateVariables) -> [String]
+    /// Runs the step on one host. Throws `TaskFailure` when it fails.
+    func run(_ ctx: TaskContext) throws -> ActionOutcome
+}
+
+extension Action {
+    public var produces: [String] { [] }
+}
+
+/// How an action ended when it did not fail.
+public struct ActionOutcome: Sendable {
+    public enum Status: Sendable { case ok, changed, skipped }
+
+    public var status: Status
+    public var message: String
+
+    public init(_ status: Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    public static func ok(_ message: String) -> ActionOutcome { ActionOutcome(.ok, message) }
+    public static func changed(_ message: String) -> ActionOutcome { ActionOutcome(.changed, message) }
+    public static func skipped(_ message: String) -> ActionOutcome { ActionOutcome(.skipped, message) }
+}
+
+/// A step failed on a host: a one-line message, and the command output that explains it.
+public struct TaskFailure: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var result: CommandResult?
+
+    public init(_ message: String, result: CommandResult? = nil) {
+        self.message = message
+        self.result = result
+    }
+
+    public var description: String { message }
+}
+
+/// Builds an action from a step's parameters; registered by name.
+public typealias ActionFactory = @Sendable (StepParams) throws -> any Action
+
+/// The actions a playbook may name.
+public struct ActionRegistry: Sendable {
+    public private(set) var factories: [String: ActionFactory] = [:]
+
+    public init() {}
+
+    public mutating func register(_ name: String, _ factory: @escaping ActionFactory) {
+        factories[name] = factory
+    }
+
+    public func make(_ name: String, _ params: StepParams) throws -> any Action {
+        guard let factory = factories[name] else {
+            throw params.error("action", "unknown action \"\(name)\"" + suggestion(for: name, among: Array(factories.keys))
+                + "; known: " + factories.keys.sorted().joined(separator: ", "))
+        }
+        let action = try factory(params)
+        try params.finish(action: name)
+        return action
+    }
+
+    /// shell, sysctl, upload, fetch_secret, wait_for.
+    public static var builtIn: ActionRegistry {
+        var r = ActionRegistry()
+        r.register("shell") { try ShellAction($0) }
+        r.register("sysctl") { try SysctlAction($0) }
+        r.register("upload") { try UploadAction($0) }
+        r.register("fetch_secret") { try FetchSecretAction($0) }
+        r.register("wait_for") { try WaitForAction($0) }
+        return r
+    }
+}

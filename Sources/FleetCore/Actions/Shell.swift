@@ -1,0 +1,82 @@
+import Foundation
+
+/// `shell`: runs a command. With `check`, a command whose success means "already done": the task
+/// is then `ok` and `command` does not run.
+///
+///     action = "shell"
+///     command = "mkdir -p /etc/rancher/k3s"
+///     check = "test -d /etc/rancher/k3s"
+public struct ShellAction: Action {
+    public var command: Template
+    public var check: Template?
+
+    public init(_ p: StepParams) throws {
+        command = try p.requiredTemplate("command")
+        check = try p.template("check")
+    }
+
+    public func plan(_ vars: TemplateVariables) -> [String] {
+        (check.map { ["check: " + $0.render(vars, .shell)] } ?? []) + [command.render(vars, .shell)]
+    }
+
+    public func run(_ ctx: TaskContext) throws -> ActionOutcome {
+        if let check {
+            let r = try ctx.run(check.render(ctx.vars, .shell))
+            if r.succeeded { return .ok("check passed: nothing to do") }
+        }
+        let r = try ctx.runChecked(command.render(ctx.vars, .shell), "command failed")
+        let line = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+        return .changed(line.isEmpty ? "ran" : String(line.prefix(120)))
+    }
+}
+
+/// `wait_for`: retries a command until it succeeds or `timeout` seconds pass.
+///
+///     action = "wait_for"
+///     command = "test -e /var/lib/rancher/k3s/server/node-token"
+///     timeout = 120
+///     interval = 2
+public struct WaitForAction: Action {
+    public var command: Template
+    public var timeout: Double
+    public var interval: Double
+
+    public init(_ p: StepParams) throws {
+        command = try p.requiredTemplate("command")
+        timeout = try p.number("timeout") ?? 60
+        interval = try p.number("interval") ?? 1
+        guard timeout > 0 else { throw p.error("timeout", "must be > 0") }
+        guard interval > 0 else { throw p.error("interval", "must be > 0") }
+    }
+
+    public func plan(_ vars: TemplateVariables) -> [String] {
+        ["until \(command.render(vars, .shell)) (every \(interval) s, at most \(timeout) s)"]
+    }
+
+    public func run(_ ctx: TaskContext) throws -> ActionOutcome {
+        let cmd = command.render(ctx.vars, .shell)
+        let outcome = try poll(ctx, timeout: timeout, interval: interval) { try ctx.run(cmd, timeout: min(ctx.commandTimeout, timeout)) }
+        let (attempts, elapsed) = outcome
+        return .ok("succeeded after \(attempts) attempt(s), \(String(format: "%.1f", elapsed)) s")
+    }
+}
+
+/// Retries `attempt` until it succeeds, the timeout passes (→ `TaskFailure`) or the run is cancelled.
+/// Returns the number of attempts and the seconds it took.
+public func poll(_ ctx: TaskContext, timeout: Double, interval: Double,
+                 _ attempt: () throws -> CommandResult) throws -> (Int, Double) {
+    let start = Date()
+    var attempts = 0
+    while true {
+        attempts += 1
+        let r = try attempt()
+        let elapsed = Date().timeIntervalSince(start)
+        if r.succeeded { return (attempts, elapsed) }
+        if elapsed + interval > timeout || ctx.cancelled {
+            let err = r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init) ?? ""
+            throw TaskFailure("still failing after \(attempts) attempt(s) in \(Int(elapsed)) s: \(r.statusText)"
+                + (err.isEmpty ? "" : ": \(err)"), result: r)
+        }
+        Thread.sleep(forTimeInterval: interval)
+    }
+}

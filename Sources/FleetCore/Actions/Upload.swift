@@ -1,0 +1,134 @@
+import Crypto
+import Foundation
+
+/// `upload`: puts a file on the host with a mode. The content comes from a local file (`src`,
+/// relative to the playbook), from `content` (a template), or from a value another step produced
+/// (`secret`, e.g. the token — it travels over stdin, never on a command line). Nothing is written
+/// when the remote file already has that content and mode.
+///
+///     action = "upload"
+///     secret = "token"
+///     dest = "/etc/rancher/k3s/token"
+///     mode = "0600"
+public struct UploadAction: Action {
+    public enum Source: Sendable {
+        case file(String)
+        case content(Template)
+        case secret(String)
+    }
+
+    public var source: Source
+    public var dest: Template
+    public var mode: Int
+
+    public init(_ p: StepParams) throws {
+        let src = try p.string("src"), content = try p.template("content"), secret = try p.string("secret")
+        switch (src, content, secret) {
+        case let (s?, nil, nil):
+            let base = (p.file as NSString).deletingLastPathComponent
+            let path = s.hasPrefix("/") ? s : (base as NSString).appendingPathComponent(s)
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw p.error("src", "no readable file at \(path)")
+            }
+            source = .file(path)
+        case let (nil, c?, nil): source = .content(c)
+        case let (nil, nil, name?): source = .secret(name)
+        default: throw p.error(nil, "give exactly one of src, content or secret")
+        }
+        dest = try p.requiredTemplate("dest")
+        mode = try UploadAction.parseMode(p)
+    }
+
+    static func parseMode(_ p: StepParams) throws -> Int {
+        switch p.values["mode"] {
+        case nil:
+            return 0o644
+        case .int?:
+            // Written as a TOML integer: 644 means 0644, as in chmod.
+            let i = try p.int("mode") ?? 0
+            guard let m = Int(String(i), radix: 8), (0...0o7777).contains(m) else { throw p.error("mode", "\(i) is not an octal mode") }
+            return m
+        default:
+            let s = try p.requiredString("mode")
+            guard let m = Int(s, radix: 8), (0...0o7777).contains(m) else { throw p.error("mode", "\"\(s)\" is not an octal mode like \"0644\"") }
+            return m
+        }
+    }
+
+    public var produces: [String] { [] }
+
+    public func plan(_ vars: TemplateVariables) -> [String] {
+        let what: String
+        switch source {
+        case .file(let path):
+            let digest = (FileManager.default.contents(atPath: path)).map { sha256Hex($0) } ?? "missing"
+            what = "\(path) (sha256 \(digest.prefix(16)))"
+        case .content(let t): what = "content sha256 \(sha256Hex(Data(t.render(vars, .plain).utf8)).prefix(16))"
+        case .secret(let name): what = "<secret \(name)>"
+        }
+        return ["upload \(what) to \(dest.render(vars, .plain)) mode \(String(mode, radix: 8))"]
+    }
+
+    func data(_ ctx: TaskContext) throws -> Data {
+        switch source {
+        case .file(let path):
+            guard let d = FileManager.default.contents(atPath: path) else { throw TaskFailure("cannot read \(path)") }
+            return d
+        case .content(let t): return Data(t.render(ctx.vars, .plain).utf8)
+        case .secret(let name): return Data(try ctx.value(name).reveal().utf8)
+        }
+    }
+
+    public func run(_ ctx: TaskContext) throws -> ActionOutcome {
+        let bytes = try data(ctx)
+        let path = dest.render(ctx.vars, .plain)
+        let q = shellQuote(path)
+        let r = try ctx.run("if [ -f \(q) ]; then sha256sum -- \(q) | cut -d' ' -f1; stat -c %a -- \(q); fi")
+        let facts = r.stdoutText.split(separator: "\n").map(String.init)
+        if facts.count == 2, facts[0] == sha256Hex(bytes), Int(facts[1], radix: 8) == mode {
+            return .ok("\(path) already has this content and mode \(String(mode, radix: 8))")
+        }
+        try ctx.upload(bytes, to: path, mode: mode)
+        return .changed("wrote \(path) (\(bytes.count) bytes, mode \(String(mode, radix: 8)))")
+    }
+}
+
+/// `fetch_secret`: reads a remote file into a named value other hosts' steps can `need`.
+/// The value is masked in every output and never stored: a rerun reads it again.
+///
+///     action = "fetch_secret"
+///     path = "/var/lib/rancher/k3s/server/node-token"
+///     name = "token"
+public struct FetchSecretAction: Action {
+    public var path: Template
+    public var name: String
+
+    public init(_ p: StepParams) throws {
+        path = try p.requiredTemplate("path")
+        name = try p.requiredString("name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw p.error("name", "must be a simple name like \"token\"")
+        }
+    }
+
+    public var produces: [String] { [name] }
+
+    public func plan(_ vars: TemplateVariables) -> [String] {
+        ["read \(path.render(vars, .plain)) into <secret \(name)>"]
+    }
+
+    public func run(_ ctx: TaskContext) throws -> ActionOutcome {
+        let p = path.render(ctx.vars, .plain)
+        guard let data = try ctx.connection.read(p) else {
+            throw TaskFailure("\(p) does not exist on \(ctx.host.name)")
+        }
+        let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !value.isEmpty else { throw TaskFailure("\(p) is empty on \(ctx.host.name)") }
+        ctx.produce(Secret(name: name, value: value))
+        return .ok("read \(name) from \(p)")
+    }
+}
+
+public func sha256Hex(_ data: Data) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}

@@ -1,0 +1,91 @@
+import Foundation
+
+/// What one remote command gave back.
+public struct CommandResult: Sendable {
+    public var stdout: Data
+    public var stderr: Data
+    public var exitCode: Int32?
+    public var exitSignal: String?
+    public var timedOut: Bool
+    public var duration: Double
+
+    public init(stdout: Data = Data(), stderr: Data = Data(), exitCode: Int32? = 0, exitSignal: String? = nil,
+                timedOut: Bool = false, duration: Double = 0) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitCode = exitCode
+        self.exitSignal = exitSignal
+        self.timedOut = timedOut
+        self.duration = duration
+    }
+
+    public var succeeded: Bool { exitCode == 0 && !timedOut }
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+
+    /// `exit 3`, `signal KILL` or `timed out`.
+    public var statusText: String {
+        if timedOut { return "timed out" }
+        if let s = exitSignal { return "killed by signal \(s)" }
+        return "exit \(exitCode.map(String.init) ?? "unknown")"
+    }
+}
+
+/// A failure to reach or talk to a host (as opposed to a command that ran and failed).
+public struct ConnectionError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    /// The host could not be reached at all: its tasks end `unreachable`, not `failed`.
+    public var unreachable: Bool
+
+    public init(_ message: String, unreachable: Bool) {
+        self.message = message
+        self.unreachable = unreachable
+    }
+
+    public var description: String { message }
+}
+
+/// A live connection to one host. Steps see only this: never an SSH session.
+///
+/// Used by one thread at a time. Commands run with the inventory's privilege (`become`).
+public protocol Connection: AnyObject {
+    var hostName: String { get }
+    /// Runs a shell command. Throws `ConnectionError` only when the host cannot be talked to.
+    func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult
+    /// Writes a file atomically with `mode`, content over stdin.
+    func upload(_ data: Data, to path: String, mode: Int) throws
+    /// Round-trip time of a no-op request, in seconds.
+    func ping() throws -> Double
+    /// Closes the connection. Safe to call from another thread to abort a blocked call.
+    func close()
+}
+
+extension Connection {
+    public func run(_ command: String) throws -> CommandResult {
+        try run(command, stdin: nil, timeout: nil)
+    }
+
+    /// Reads a remote file; `nil` when it does not exist.
+    public func read(_ path: String) throws -> Data? {
+        let q = shellQuote(path)
+        let r = try run("if [ -e \(q) ]; then cat -- \(q); else exit 44; fi", stdin: nil, timeout: nil)
+        if r.exitCode == 44 { return nil }
+        guard r.succeeded else {
+            throw ConnectionError("cannot read \(path) on \(hostName): \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))", unreachable: false)
+        }
+        return r.stdout
+    }
+}
+
+/// Opens connections for the runner. The fleet executable provides the SSH one; tests a fake.
+public protocol Connector: Sendable {
+    func connect(to host: Host) throws -> Connection
+}
+
+/// Quotes a string for POSIX sh: bare when it is plainly safe, else `'…'` with `'\''` for quotes.
+public func shellQuote(_ s: String) -> String {
+    if !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:@,+%".contains($0)) }) {
+        return s
+    }
+    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+}

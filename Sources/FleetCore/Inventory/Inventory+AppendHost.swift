@@ -1,0 +1,129 @@
+import Foundation
+
+extension Inventory {
+    /// Adds a `[[hosts]]` entry at the end of an inventory file (for `fleet add-worker`).
+    ///
+    /// The file must already be a valid inventory. The text with the new block appended is validated as a whole
+    /// before anything is written; the write is atomic (a temporary file in the same directory, fsync, rename), and
+    /// the original text, comments and layout are kept byte for byte.
+    ///
+    /// - Returns: false when a host with this name and the same address already exists (nothing is written).
+    /// - Throws: ``InventoryError`` or ``InventoryErrors``; also when the name exists with another address.
+    @discardableResult
+    public static func appendHost(
+        toFile path: String, name: String, address: String, role: HostRole, user: String?, port: Int?,
+        identity: String?, nodeIP: String?
+    ) throws -> Bool {
+        let original = try readText(path: path)
+        let existing = try parse(toml: original, path: path)
+
+        if let present = existing.host(named: name) {
+            if sameAddress(present.address, address) { return false }
+            throw InventoryError(
+                file: path, key: "name", host: name,
+                message: "a host named \"\(name)\" already exists with address \"\(present.address)\", not \"\(address)\"; choose another name or edit the file"
+            )
+        }
+
+        var block = "[[hosts]]\n"
+        block += "name = \(InventorySyntax.tomlQuoted(name))\n"
+        block += "address = \(InventorySyntax.tomlQuoted(address))\n"
+        block += "role = \(InventorySyntax.tomlQuoted(role.rawValue))\n"
+        if let user { block += "user = \(InventorySyntax.tomlQuoted(user))\n" }
+        if let port { block += "port = \(port)\n" }
+        if let identity { block += "identity = \(InventorySyntax.tomlQuoted(identity))\n" }
+        if let nodeIP { block += "node_ip = \(InventorySyntax.tomlQuoted(nodeIP))\n" }
+
+        var separator = ""
+        if !original.isEmpty {
+            separator = original.hasSuffix("\n") ? "\n" : "\n\n"
+        }
+        let updated = original + separator + block
+        _ = try parse(toml: updated, path: path)
+
+        do {
+            try InventoryPaths.writeAtomically(Data(updated.utf8), to: InventoryPaths.absolutePath(path))
+        } catch let failure as InventoryPaths.AtomicWriteFailure {
+            throw InventoryError(file: path, message: "cannot write the inventory file: \(failure.reason)")
+        }
+        return true
+    }
+
+    static func readText(path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: InventoryPaths.absolutePath(path)) else {
+            throw InventoryError(file: path, message: "cannot read the inventory file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw InventoryError(file: path, message: "the inventory file is not valid UTF-8 text")
+        }
+        return text
+    }
+
+    /// Compares two addresses as written: parsed when both are IPv6 (brackets allowed), else case-insensitively.
+    static func sameAddress(_ lhs: String, _ rhs: String) -> Bool {
+        func unbracketed(_ text: String) -> String {
+            text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        }
+        let left = unbracketed(lhs)
+        let right = unbracketed(rhs)
+        if let a = IPv6Address(left), let b = IPv6Address(right) { return a == b }
+        func normalized(_ text: String) -> String {
+            let lowered = text.lowercased()
+            return lowered.hasSuffix(".") ? String(lowered.dropLast()) : lowered
+        }
+        return normalized(left) == normalized(right)
+    }
+}
+
+extension InventoryPaths {
+    struct AtomicWriteFailure: Error {
+        let reason: String
+    }
+
+    /// Replaces `path` with `data` so that readers see the old or the new content, never a mix: the data goes to a
+    /// temporary file in the same directory, is flushed to disk, then renamed over the target; the directory is flushed
+    /// too. The target's permissions are kept; a symbolic link is followed, not replaced.
+    static func writeAtomically(_ data: Data, to path: String) throws {
+        let target = (path as NSString).resolvingSymlinksInPath
+        let directory = (target as NSString).deletingLastPathComponent
+        let base = (target as NSString).lastPathComponent
+        let permissions = (try? FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? NSNumber)?
+            .map { mode_t($0.intValue) } ?? 0o644
+        let temporary = "\(directory)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+
+        func failure(_ step: String) -> AtomicWriteFailure {
+            AtomicWriteFailure(reason: "\(step): \(String(cString: strerror(errno)))")
+        }
+
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
+        guard descriptor >= 0 else { throw failure("creating \(temporary)") }
+        var succeeded = false
+        defer {
+            if !succeeded { unlink(temporary) }
+        }
+        do {
+            defer { close(descriptor) }
+            try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+                var offset = 0
+                while offset < buffer.count {
+                    guard let base = buffer.baseAddress else { break }
+                    let written = write(descriptor, base + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        throw failure("writing \(temporary)")
+                    }
+                    offset += written
+                }
+            }
+            if fchmod(descriptor, permissions) != 0 { throw failure("setting permissions on \(temporary)") }
+            if fsync(descriptor) != 0 { throw failure("flushing \(temporary)") }
+        }
+        if rename(temporary, target) != 0 { throw failure("renaming \(temporary) to \(target)") }
+        succeeded = true
+        let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+}

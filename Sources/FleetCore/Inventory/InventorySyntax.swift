@@ -1,0 +1,209 @@
+import Foundation
+
+/// Small, pure checks used by inventory validation.
+enum InventorySyntax {
+    /// What a `[[hosts]] address` turned out to be.
+    enum AddressKind: Equatable {
+        case ipv6(IPv6Address)
+        case ipv4
+        case dnsName
+    }
+
+    /// Classifies an address as written in the file (brackets already removed). Returns an explanation on failure.
+    static func classifyAddress(_ text: String) -> Result<AddressKind, AddressProblem> {
+        if text.isEmpty { return .failure(.init("must not be empty")) }
+        if text.contains("%") {
+            return .failure(.init("has a zone index ('%'); zones are not supported, use a global or unique-local address"))
+        }
+        if text.contains(":") {
+            if let address = IPv6Address(text) { return .success(.ipv6(address)) }
+            if let colon = text.lastIndex(of: ":") {
+                let before = String(text[..<colon])
+                let after = text[text.index(after: colon)...]
+                if !after.isEmpty, after.allSatisfy({ $0.isASCII && $0.isNumber }),
+                    InventorySyntax.isIPv4Literal(before) || isDNSName(before)
+                {
+                    return .failure(.init("is not an address: write the port in the host's `port` key, not in `address`"))
+                }
+            }
+            return .failure(.init("is not an IPv6 address"))
+        }
+        let looksNumeric = text.allSatisfy { ($0.isASCII && $0.isNumber) || $0 == "." }
+        if looksNumeric {
+            return InventorySyntax.isIPv4Literal(text) ? .success(.ipv4) : .failure(.init("is not a valid IPv4 address"))
+        }
+        if isDNSName(text) { return .success(.dnsName) }
+        return .failure(.init(
+            "is not an IPv6 address, an IPv4 address or a DNS name (letters, digits and '-' in dot-separated labels of at most 63 characters)"
+        ))
+    }
+
+    struct AddressProblem: Error, Equatable {
+        let reason: String
+        init(_ reason: String) { self.reason = reason }
+    }
+
+    /// A DNS name: labels of letters, digits and '-', not starting or ending with '-', 1...63 characters each,
+    /// at most 253 in all, an optional trailing dot, and a last label that is not all digits.
+    static func isDNSName(_ text: String) -> Bool {
+        var name = Substring(text)
+        if name.hasSuffix(".") { name = name.dropLast() }
+        guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        for label in labels {
+            guard (1...63).contains(label.utf8.count) else { return false }
+            guard label.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return false }
+            if label.hasPrefix("-") || label.hasSuffix("-") { return false }
+        }
+        if let last = labels.last, last.allSatisfy({ $0.isNumber }) { return false }
+        return true
+    }
+
+    /// Why `name` cannot be a Kubernetes node name (RFC 1123 subdomain), or nil when it can.
+    static func nodeNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "must not be empty" }
+        if name.utf8.count > 253 { return "is longer than 253 characters" }
+        let allowed = name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }
+        if !allowed {
+            return "is not a valid node name: use lowercase letters, digits, '-' and '.' only (it becomes the Kubernetes node name, RFC 1123)"
+        }
+        for label in name.split(separator: ".", omittingEmptySubsequences: false) {
+            if label.isEmpty { return "is not a valid node name: it has an empty label (leading, trailing or doubled '.')" }
+            if label.utf8.count > 63 { return "is not a valid node name: the label \"\(label)\" is longer than 63 characters" }
+            if label.hasPrefix("-") || label.hasSuffix("-") {
+                return "is not a valid node name: the label \"\(label)\" must start and end with a letter or digit"
+            }
+        }
+        return nil
+    }
+
+    /// Why `name` cannot be a Linux interface name, or nil.
+    static func interfaceNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "must not be empty" }
+        if name.utf8.count > 15 { return "is longer than 15 characters, the Linux limit for interface names" }
+        if name == "." || name == ".." || name.contains("/") || name.contains(":")
+            || name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 })
+        {
+            return "is not a valid interface name (no '/', ':' or whitespace)"
+        }
+        return nil
+    }
+
+    /// The parts of `vMAJOR.MINOR.PATCH+k3sN`, or nil when `text` has another shape.
+    static func k3sVersionParts(_ text: String) -> [Int]? {
+        guard text.hasPrefix("v") else { return nil }
+        let body = text.dropFirst()
+        let halves = body.split(separator: "+", omittingEmptySubsequences: false)
+        guard halves.count == 2, halves[1].hasPrefix("k3s") else { return nil }
+        let numbers = halves[0].split(separator: ".", omittingEmptySubsequences: false)
+        let revision = halves[1].dropFirst(3)
+        guard numbers.count == 3 else { return nil }
+        var parts: [Int] = []
+        for piece in numbers + [revision] {
+            guard !piece.isEmpty, piece.count <= 9, piece.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(piece)
+            else { return nil }
+            parts.append(value)
+        }
+        return parts
+    }
+
+    /// Levenshtein distance, for did-you-mean suggestions.
+    static func editDistance(_ lhs: String, _ rhs: String) -> Int {
+        let a = Array(lhs.lowercased())
+        let b = Array(rhs.lowercased())
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var row = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            row[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            }
+            swap(&previous, &row)
+        }
+        return previous[b.count]
+    }
+
+    /// The allowed key closest to `key`, when it is within edit distance 2.
+    static func suggestion(for key: String, among allowed: [String]) -> String? {
+        var best: (key: String, distance: Int)?
+        for candidate in allowed {
+            let distance = editDistance(key, candidate)
+            if distance <= 2, distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
+        }
+        return best?.key
+    }
+
+    /// `text` as a TOML basic string, quotes included.
+    static func tomlQuoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    out += String(format: "\\u%04X", scalar.value)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Path helpers for inventory files: `~` expansion and resolution against the inventory's directory.
+enum InventoryPaths {
+    /// The current user's home directory: `$HOME`, else the account database.
+    static func homeDirectory() -> String {
+        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { return home }
+        return NSHomeDirectory()
+    }
+
+    /// Expands a leading `~` or `~/`; returns nil for `~user` forms whose user is unknown.
+    static func expandHome(_ path: String) -> String? {
+        guard path.hasPrefix("~") else { return path }
+        if path == "~" { return InventoryPaths.homeDirectory() }
+        if path.hasPrefix("~/") { return InventoryPaths.homeDirectory() + String(path.dropFirst(1)) }
+        let rest = path.dropFirst()
+        let user = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard let home = FileManager.default.homeDirectory(forUser: user)?.path else { return nil }
+        return home + String(rest.dropFirst(user.count))
+    }
+
+    /// Expands `~` and makes a relative path absolute against `base`, removing `.` and `..` components without touching
+    /// the file system; nil when a `~user` is unknown.
+    static func resolvePath(_ path: String, relativeTo base: String) -> String? {
+        guard let expanded = InventoryPaths.expandHome(path) else { return nil }
+        let joined = expanded.hasPrefix("/") ? expanded : base + "/" + expanded
+        return InventoryPaths.normalizeAbsolutePath(joined)
+    }
+
+    /// Removes empty, `.` and `..` components of an absolute path.
+    static func normalizeAbsolutePath(_ path: String) -> String {
+        var parts: [Substring] = []
+        for component in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if component == "." { continue }
+            if component == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(component)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// `path` made absolute against the current directory and normalized.
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return InventoryPaths.normalizeAbsolutePath(path) }
+        return InventoryPaths.normalizeAbsolutePath(FileManager.default.currentDirectoryPath + "/" + path)
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import TOMLKit
+
+extension Playbook {
+    static let stepKeys: Set<String> = ["name", "action", "target", "needs", "description", "timeout"]
+
+    /// Loads and checks a playbook: every action known, every parameter read, every template
+    /// variable known, every `needs` produced by an earlier step — before any host is touched.
+    public static func load(path: String, registry: ActionRegistry) throws -> Playbook {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PlaybookError(file: path, message: "cannot read the playbook file")
+        }
+        return try parse(toml: text, path: path, registry: registry)
+    }
+
+    public static func parse(toml text: String, path: String, registry: ActionRegistry) throws -> Playbook {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw PlaybookError(file: "\(path):\(e.source.begin.line):\(e.source.begin.column)", message: e.description)
+        }
+        for key in root.keys where !["name", "description", "steps"].contains(key) {
+            throw PlaybookError(file: path, key: key, message: "unknown top-level key (expected name, description, [[steps]])")
+        }
+        let name = root["name"]?.string ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let description = root["description"]?.string ?? ""
+        guard let stepArray = root["steps"]?.array, !stepArray.isEmpty else {
+            throw PlaybookError(file: path, key: "steps", message: "a playbook needs at least one [[steps]] table")
+        }
+        var steps: [Step] = []
+        var producers: [String: String] = [:]
+        for (i, item) in stepArray.enumerated() {
+            guard let table = item.table else {
+                throw PlaybookError(file: path, key: "steps[\(i + 1)]", message: "each step must be a table")
+            }
+            let values = convert(table)
+            guard case .string(let stepName)? = values["name"], !stepName.isEmpty else {
+                throw PlaybookError(file: path, key: "steps[\(i + 1)].name", message: "every step needs a name")
+            }
+            if steps.contains(where: { $0.name == stepName }) {
+                throw PlaybookError(file: path, step: stepName, key: "name", message: "duplicate step name")
+            }
+            guard case .string(let actionName)? = values["action"] else {
+                throw PlaybookError(file: path, step: stepName, key: "action", message: "is required (a string)")
+            }
+            let target: Target
+            switch values["target"] {
+            case nil: target = .all
+            case .string(let t)?: target = try Target(parsing: t)
+            case .array(let items)?:
+                target = .hosts(try items.map {
+                    guard case .string(let s) = $0 else {
+                        throw PlaybookError(file: path, step: stepName, key: "target", message: "host names must be strings")
+                    }
+                    return s
+                })
+            case let other?:
+                throw PlaybookError(file: path, step: stepName, key: "target", message: "expected a string or an array of host names, found \(other.typeName)")
+            }
+            var needs: [String] = []
+            if let n = values["needs"] {
+                guard case .array(let items) = n else {
+                    throw PlaybookError(file: path, step: stepName, key: "needs", message: "expected an array of value names")
+                }
+                for item in items {
+                    guard case .string(let s) = item else {
+                        throw PlaybookError(file: path, step: stepName, key: "needs", message: "expected an array of value names")
+                    }
+                    guard producers[s] != nil else {
+                        throw PlaybookError(file: path, step: stepName, key: "needs",
+                            message: "\"\(s)\" is not produced by an earlier step"
+                                + (producers.isEmpty ? "" : " (produced: \(producers.keys.sorted().joined(separator: ", ")))"))
+                    }
+                    needs.append(s)
+                }
+            }
+            var timeout: Double?
+            switch values["timeout"] {
+            case nil: break
+            case .int(let v)?: timeout = Double(v)
+            case .double(let v)?: timeout = v
+            default: throw PlaybookError(file: path, step: stepName, key: "timeout", message: "expected a number of seconds")
+            }
+            if let t = timeout, t <= 0 { throw PlaybookError(file: path, step: stepName, key: "timeout", message: "must be > 0") }
+            let params = StepParams(file: path, step: stepName, values: values.filter { !stepKeys.contains($0.key) })
+            let action = try registry.make(actionName, params)
+            for value in action.produces {
+                if let other = producers[value] {
+                    throw PlaybookError(file: path, step: stepName, message: "\"\(value)\" is already produced by step \"\(other)\"")
+                }
+                producers[value] = stepName
+            }
+            let description: String
+            if case .string(let d)? = values["description"] { description = d } else { description = "" }
+            steps.append(Step(name: stepName, description: description, target: target, actionName: actionName,
+                              action: action, needs: needs, timeout: timeout))
+        }
+        return Playbook(name: name, path: path, description: description, steps: steps)
+    }
+
+    static func convert(_ table: TOMLTable) -> [String: ParamValue] {
+        var out: [String: ParamValue] = [:]
+        for key in table.keys {
+            if let v = table[key] { out[key] = convert(v) }
+        }
+        return out
+    }
+
+    static func convert(_ v: TOMLValueConvertible) -> ParamValue {
+        if let t = v.table { return .table(convert(t)) }
+        if let a = v.array { return .array(a.map { convert($0) }) }
+        if let b = v.bool { return .bool(b) }
+        if let i = v.int { return .int(i) }
+        if let d = v.double { return .double(d) }
+        if let s = v.string { return .string(s) }
+        return .string(v.debugDescription)
+    }
+
+    /// Checks the playbook against an inventory: every named target host exists.
+    public func check(against inventory: Inventory) throws {
+        for step in steps {
+            if case .hosts(let names) = step.target {
+                for n in names where inventory.host(named: n) == nil {
+                    throw PlaybookError(file: path, step: step.name, key: "target",
+                        message: "\"\(n)\" is neither all, servers, agents, first-server nor a host in \(inventory.path)")
+                }
+            }
+        }
+    }
+}

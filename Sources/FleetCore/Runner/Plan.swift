@@ -1,0 +1,62 @@
+import Foundation
+
+/// One (host, step) pair the runner will consider.
+public struct PlannedTask: Sendable {
+    public var host: Host
+    public var step: Step
+    public var stepIndex: Int
+    /// SHA-256 of the step's rendered inputs for this host (no secrets).
+    public var digest: String
+    /// Set when `--retry-failed` found this pair done with unchanged inputs.
+    public var skipReason: String?
+}
+
+/// Decides which (host, step) pairs run: targets, `--limit`, and `--retry-failed`.
+public enum Planner {
+    /// - Parameters:
+    ///   - limit: host names; the steps that produce values those hosts need still run where they live.
+    ///   - previous: the state file's records, for `--retry-failed`.
+    public static func plan(inventory: Inventory, playbook: Playbook, limit: Set<String>? = nil,
+                            steps stepFilter: Set<String>? = nil,
+                            retryFailed previous: RunState? = nil) -> [PlannedTask] {
+        var tasks: [PlannedTask] = []
+        for (i, step) in playbook.steps.enumerated() where stepFilter?.contains(step.name) ?? true {
+            for host in step.target.hosts(in: inventory) {
+                let vars = TemplateVariables(host: host, inventory: inventory)
+                tasks.append(PlannedTask(host: host, step: step, stepIndex: i, digest: digest(step, vars)))
+            }
+        }
+        if let limit {
+            // Keep the limited hosts' tasks, plus the producers of values they need.
+            var kept = tasks.filter { limit.contains($0.host.name) }
+            let needed = Set(kept.flatMap { $0.step.needs })
+            let producers = tasks.filter { t in !limit.contains(t.host.name) && !t.step.action.produces.filter(needed.contains).isEmpty }
+            kept.append(contentsOf: producers)
+            tasks = kept.sorted { ($0.stepIndex, index(of: $0.host, in: inventory)) < ($1.stepIndex, index(of: $1.host, in: inventory)) }
+        }
+        if let previous {
+            for i in tasks.indices {
+                let t = tasks[i]
+                if let rec = previous.record(host: t.host.name, step: t.step.name), rec.status.succeeded, rec.digest == t.digest {
+                    tasks[i].skipReason = "done in run \(rec.runId), inputs unchanged"
+                }
+            }
+            // A value a retried task needs is fetched again, never taken from the state.
+            let needed = Set(tasks.filter { $0.skipReason == nil }.flatMap { $0.step.needs })
+            for i in tasks.indices where tasks[i].skipReason != nil {
+                if !tasks[i].step.action.produces.filter(needed.contains).isEmpty { tasks[i].skipReason = nil }
+            }
+        }
+        return tasks
+    }
+
+    static func index(of host: Host, in inventory: Inventory) -> Int {
+        inventory.hosts.firstIndex { $0.name == host.name } ?? 0
+    }
+
+    public static func digest(_ step: Step, _ vars: TemplateVariables) -> String {
+        let text = ([step.actionName, step.target.description, step.needs.joined(separator: ",")] + step.action.plan(vars))
+            .joined(separator: "\n")
+        return sha256Hex(Data(text.utf8))
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// `fleet up` and friends: plan, then run with a state store, then close the store.
+public enum PlaybookRun {
+    public struct Options: Sendable {
+        public var limit: Set<String>?
+        public var steps: Set<String>?
+        public var forks: Int?
+        public var retryFailed = false
+        public var command = "up"
+
+        public init(limit: Set<String>? = nil, steps: Set<String>? = nil, forks: Int? = nil,
+                    retryFailed: Bool = false, command: String = "up") {
+            self.limit = limit
+            self.steps = steps
+            self.forks = forks
+            self.retryFailed = retryFailed
+            self.command = command
+        }
+    }
+
+    /// What `--dry-run` prints: per host and step, the rendered commands and inputs, secrets masked.
+    public static func dryRun(inventory: Inventory, playbook: Playbook, options: Options) throws -> String {
+        let previous = options.retryFailed ? try RunState.load(path: RunState.path(forInventory: inventory.path)) : nil
+        let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
+                                 retryFailed: previous)
+        var out = "dry run: \(tasks.count) task(s), nothing is changed\n"
+        for t in tasks {
+            let vars = TemplateVariables(host: t.host, inventory: inventory)
+            out += "\(t.host.name) [\(t.host.address)] \(t.step.name) (\(t.step.actionName))"
+            if let skip = t.skipReason { out += ": skip, \(skip)\n"; continue }
+            if !t.step.needs.isEmpty { out += " needs \(t.step.needs.joined(separator: ", "))" }
+            out += "\n"
+            for line in t.step.action.plan(vars) { out += "    \(line)\n" }
+        }
+        return out
+    }
+
+    /// Runs the playbook. Throws only when the state file cannot be opened.
+    public static func run(inventory: Inventory, playbook: Playbook, options: Options, connector: Connector,
+                           reporter: Reporter, redactor: Redactor = Redactor(),
+                           onRunner: (Runner) -> Void = { _ in }) throws -> RunSummary {
+        let statePath = RunState.path(forInventory: inventory.path)
+        let store = try StateStore(path: statePath, inventory: inventory.path, playbook: playbook.path)
+        let previous = options.retryFailed ? store.snapshot : nil
+        let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
+                                 retryFailed: previous)
+        let runner = Runner(inventory: inventory, tasks: tasks, connector: connector,
+                            options: RunOptions(forks: options.forks ?? inventory.ssh.forks, command: options.command),
+                            reporter: reporter, state: store, redactor: redactor)
+        onRunner(runner)
+        let summary = runner.run()
+        try store.close()
+        return summary
+    }
+}

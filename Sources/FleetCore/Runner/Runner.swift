@@ -1,0 +1,293 @@
+import Foundation
+
+public struct RunOptions: Sendable {
+    public var forks: Int
+    public var runId: String
+    /// `up`, `add-worker`, … recorded in the state file.
+    public var command: String
+
+    public init(forks: Int, runId: String = Runner.newRunId(), command: String = "up") {
+        self.forks = forks
+        self.runId = runId
+        self.command = command
+    }
+}
+
+/// The end of a run.
+public struct RunSummary: Sendable {
+    public var runId: String
+    public var results: [TaskResult]
+    public var hosts: [String]
+    public var steps: [String]
+    public var duration: Double
+    public var interrupted: Bool
+
+    public var counts: [TaskStatus: Int] {
+        results.reduce(into: [:]) { $0[$1.status, default: 0] += 1 }
+    }
+
+    public var succeeded: Bool { !interrupted && results.allSatisfy { $0.status.succeeded } }
+
+    public func result(host: String, step: String) -> TaskResult? {
+        results.first { $0.host == host && $0.step == step }
+    }
+}
+
+/// Runs planned tasks: one thread and one connection per host, at most `forks` hosts working at
+/// once, no barrier between steps. A step waits only for the values it `needs`; a failure stops
+/// its host and whatever needs it, nothing else.
+public final class Runner: @unchecked Sendable {
+    let inventory: Inventory
+    let tasks: [PlannedTask]
+    let connector: Connector
+    let options: RunOptions
+    let reporter: Reporter
+    let state: StateStore?
+    let redactor: Redactor
+
+    private let lock = NSCondition()
+    private var results: [TaskResult] = []
+    private var values: [String: Secret] = [:]
+    /// Producer tasks still to finish, per value name.
+    private var pendingProducers: [String: Int] = [:]
+    private var failedValues: [String: String] = [:]
+    private var connections: [String: Connection] = [:]
+    private var stopped = false
+    private let forks: DispatchSemaphore
+
+    public init(inventory: Inventory, tasks: [PlannedTask], connector: Connector, options: RunOptions,
+                reporter: Reporter, state: StateStore?, redactor: Redactor) {
+        self.inventory = inventory
+        self.tasks = tasks
+        self.connector = connector
+        self.options = options
+        self.reporter = reporter
+        self.state = state
+        self.redactor = redactor
+        self.forks = DispatchSemaphore(value: max(1, options.forks))
+        for t in tasks where t.skipReason == nil {
+            for v in t.step.action.produces { pendingProducers[v, default: 0] += 1 }
+        }
+    }
+
+    public static func newRunId() -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: Date()) + "-" + String(UInt32.random(in: 0...0xffff), radix: 16)
+    }
+
+    /// Stops the run: tasks not started end `interrupted`; running ones are aborted and end
+    /// `interrupted`. Safe from any thread (a signal handler's queue).
+    public func interrupt() {
+        lock.lock()
+        stopped = true
+        let open = Array(connections.values)
+        lock.broadcast()
+        lock.unlock()
+        for c in open { c.close() }
+    }
+
+    var isStopped: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return stopped
+    }
+
+    public func run() -> RunSummary {
+        let start = Date()
+        var hostOrder: [String] = []
+        var byHost: [String: [PlannedTask]] = [:]
+        for t in tasks {
+            if byHost[t.host.name] == nil { hostOrder.append(t.host.name) }
+            byHost[t.host.name, default: []].append(t)
+        }
+        hostOrder.sort { a, b in
+            (inventory.hosts.firstIndex { $0.name == a } ?? 0) < (inventory.hosts.firstIndex { $0.name == b } ?? 0)
+        }
+        var stepOrder: [String] = []
+        for t in tasks.sorted(by: { $0.stepIndex < $1.stepIndex }) where !stepOrder.contains(t.step.name) {
+            stepOrder.append(t.step.name)
+        }
+        state?.runStarted(id: options.runId, command: options.command, at: start)
+        reporter.runStarted(RunInfo(runId: options.runId, hosts: hostOrder, steps: stepOrder, tasks: tasks.count))
+
+        let group = DispatchGroup()
+        for name in hostOrder {
+            let hostTasks = byHost[name]!
+            group.enter()
+            let thread = Thread { [self] in
+                runHost(hostTasks)
+                group.leave()
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+
+        lock.lock()
+        let all = results
+        let wasStopped = stopped
+        lock.unlock()
+        let summary = RunSummary(runId: options.runId, results: all, hosts: hostOrder, steps: stepOrder,
+                                 duration: Date().timeIntervalSince(start), interrupted: wasStopped)
+        state?.runFinished(id: options.runId, summary: summary)
+        reporter.runFinished(summary)
+        return summary
+    }
+
+    // MARK: - One host
+
+    private func runHost(_ hostTasks: [PlannedTask]) {
+        forks.wait()
+        var holding = true
+        var connection: Connection?
+        var stopReason: (TaskStatus, String)?
+        defer {
+            if holding { forks.signal() }
+            if let connection {
+                lock.lock(); connections[connection.hostName] = nil; lock.unlock()
+                connection.close()
+            }
+        }
+        for task in hostTasks {
+            if isStopped {
+                finish(task, .interrupted, "not started: the run was interrupted")
+                continue
+            }
+            if let (status, why) = stopReason {
+                finish(task, status, why)
+                continue
+            }
+            if let reason = task.skipReason {
+                // Not rerun; its last record in the state stays as it was.
+                let r = TaskResult(host: task.host.name, step: task.step.name, status: .skipped, message: reason, digest: task.digest)
+                lock.lock(); results.append(r); lock.unlock()
+                reporter.taskFinished(r)
+                continue
+            }
+            // Wait for needed values without holding a fork slot.
+            var needed: [String: Secret] = [:]
+            if !task.step.needs.isEmpty {
+                forks.signal(); holding = false
+                let outcome = waitForValues(task.step.needs)
+                forks.wait(); holding = true
+                switch outcome {
+                case .success(let v): needed = v
+                case .failure(let why):
+                    finish(task, isStopped ? .interrupted : .blocked, why)
+                    if !isStopped { stopReason = (.blocked, "not run: an earlier step on this host was blocked (\(task.step.name))") }
+                    continue
+                }
+            }
+            reporter.taskStarted(host: task.host.name, step: task.step.name)
+            let started = Date()
+            if connection == nil {
+                do {
+                    let c = try connector.connect(to: task.host)
+                    lock.lock()
+                    connections[task.host.name] = c
+                    let stoppedNow = stopped
+                    lock.unlock()
+                    connection = c
+                    if stoppedNow { c.close() }
+                } catch {
+                    let message = redactor.redact(String(describing: error))
+                    let unreachable = (error as? ConnectionError)?.unreachable ?? true
+                    let status: TaskStatus = isStopped ? .interrupted : (unreachable ? .unreachable : .failed)
+                    finish(task, status, message, started: started)
+                    stopReason = unreachable
+                        ? (.unreachable, "not run: host unreachable (\(message))")
+                        : (.blocked, "not run: could not log in (\(message))")
+                    continue
+                }
+            }
+            let ctx = TaskContext(host: task.host, inventory: inventory, step: task.step, connection: connection!,
+                                  values: needed, redactor: redactor,
+                                  commandTimeout: task.step.timeout ?? task.host.ssh.commandTimeout,
+                                  isCancelled: { [weak self] in self?.isStopped ?? true })
+            var status: TaskStatus
+            var message: String
+            var output: CommandResult?
+            do {
+                let outcome = try task.step.action.run(ctx)
+                switch outcome.status {
+                case .ok: status = .ok
+                case .changed: status = .changed
+                case .skipped: status = .skipped
+                }
+                message = outcome.message
+                output = ctx.lastResult
+            } catch let f as TaskFailure {
+                status = .failed
+                message = f.message
+                output = f.result ?? ctx.lastResult
+            } catch let e as ConnectionError {
+                status = e.unreachable ? .unreachable : .failed
+                message = e.message
+                output = ctx.lastResult
+            } catch {
+                status = .failed
+                message = String(describing: error)
+                output = ctx.lastResult
+            }
+            if isStopped && !status.succeeded { status = .interrupted; message = "interrupted: " + message }
+            lock.lock()
+            for (name, secret) in ctx.produced { values[name] = secret }
+            lock.unlock()
+            finish(task, status, message, started: started, output: output)
+            switch status {
+            case .failed: stopReason = (.blocked, "not run: step \(task.step.name) failed on this host")
+            case .unreachable: stopReason = (.unreachable, "not run: host unreachable")
+            case .interrupted: stopReason = (.interrupted, "not started: the run was interrupted")
+            default: break
+            }
+        }
+    }
+
+    private enum ValueWait {
+        case success([String: Secret])
+        case failure(String)
+    }
+
+    private func waitForValues(_ names: [String]) -> ValueWait {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if stopped { return .failure("not started: the run was interrupted") }
+            if let bad = names.first(where: { failedValues[$0] != nil }) {
+                return .failure("blocked: needs \"\(bad)\", but \(failedValues[bad]!)")
+            }
+            if names.allSatisfy({ values[$0] != nil }) {
+                return .success(Dictionary(uniqueKeysWithValues: names.map { ($0, values[$0]!) }))
+            }
+            if let missing = names.first(where: { values[$0] == nil && (pendingProducers[$0] ?? 0) == 0 }) {
+                return .failure("blocked: needs \"\(missing)\", which no step in this run produces")
+            }
+            lock.wait()
+        }
+    }
+
+    private func finish(_ task: PlannedTask, _ status: TaskStatus, _ message: String, started: Date = Date(),
+                        output: CommandResult? = nil) {
+        let result = TaskResult(
+            host: task.host.name, step: task.step.name, status: status,
+            exitCode: output?.exitCode, startedAt: started,
+            durationMs: Int(Date().timeIntervalSince(started) * 1000),
+            stdoutTail: redactor.redact(tail(output?.stdoutText ?? "")),
+            stderrTail: redactor.redact(tail(output?.stderrText ?? "")),
+            message: redactor.redact(message), digest: task.digest)
+        lock.lock()
+        results.append(result)
+        for v in task.step.action.produces {
+            pendingProducers[v, default: 1] -= 1
+            if !status.succeeded || values[v] == nil, (pendingProducers[v] ?? 0) <= 0, values[v] == nil {
+                failedValues[v] = "step \(task.step.name) on \(task.host.name) ended \(status.rawValue)"
+            }
+        }
+        lock.broadcast()
+        lock.unlock()
+        state?.record(result, runId: options.runId)
+        reporter.taskFinished(result)
+    }
+}

@@ -1,0 +1,84 @@
+import FleetCore
+import FleetSSH
+import Foundation
+
+/// The runner's `Connection` over a libssh2 session, with `become = "sudo"` applied.
+final class SSHConnection: Connection, @unchecked Sendable {
+    let session: SSHSession
+    let hostName: String
+    let become: Become
+    private let lock = NSLock()
+    private var aborted = false
+
+    init(session: SSHSession, hostName: String, become: Become) {
+        self.session = session
+        self.hostName = hostName
+        self.become = become
+    }
+
+    /// `sudo -n`: never prompts (a password would have to travel somewhere); sudo must be passwordless.
+    func wrap(_ command: String) -> String {
+        become == .sudo ? "sudo -n -- sh -c \(FleetCore.shellQuote(command))" : command
+    }
+
+    private func translate(_ error: Error) -> Error {
+        if let e = error as? SSHError { return ConnectionError(e.description, unreachable: e.isUnreachable) }
+        return error
+    }
+
+    func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult {
+        do {
+            let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout)
+            if become == .sudo, r.exitCode == 1, r.stderrText.contains("sudo: a password is required") {
+                throw ConnectionError("sudo on \(hostName) asks for a password: fleet needs passwordless sudo (NOPASSWD) for \(session.target.user)", unreachable: false)
+            }
+            return CommandResult(stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, exitSignal: r.exitSignal,
+                                 timedOut: r.timedOut, duration: r.duration)
+        } catch {
+            throw translate(error)
+        }
+    }
+
+    func upload(_ data: Data, to path: String, mode: Int) throws {
+        do { try session.upload(data, to: path, mode: mode, wrap: wrap) } catch { throw translate(error) }
+    }
+
+    func ping() throws -> Double {
+        let start = Date()
+        _ = try run("true", stdin: nil, timeout: 10)
+        return Date().timeIntervalSince(start)
+    }
+
+    func close() {
+        lock.lock(); defer { lock.unlock() }
+        guard !aborted else { return }
+        aborted = true
+        session.abort()
+    }
+}
+
+/// Opens SSH connections as the inventory says: address, port, user, key, known_hosts, policy.
+struct SSHConnector: Connector {
+    let passphrase: String?
+
+    init() {
+        passphrase = ProcessInfo.processInfo.environment["FLEET_SSH_PASSPHRASE"]
+    }
+
+    func target(for host: FleetCore.Host) -> SSHTarget {
+        SSHTarget(host: host.address, port: host.ssh.port, user: host.ssh.user,
+                  credentials: SSHCredentials(identityFile: host.ssh.identity, passphrase: passphrase),
+                  knownHosts: host.ssh.knownHosts,
+                  hostKeyCheck: host.ssh.hostKeyPolicy == .acceptNew ? .acceptNew : .strict,
+                  connectTimeout: host.ssh.connectTimeout)
+    }
+
+    func connect(to host: FleetCore.Host) throws -> Connection {
+        do {
+            let s = try SSHSession.connect(target(for: host))
+            return SSHConnection(session: s, hostName: host.name, become: host.ssh.become)
+        } catch let e as SSHError {
+            throw ConnectionError(e.description, unreachable: e.isUnreachable)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import FleetCore
+import Foundation
+
+extension Fleet {
+    struct Exec: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one command on every host at once.",
+            discussion: "Example: fleet exec inventory/lab.toml -- hostname")
+
+        @OptionGroup var target: InventoryOptions
+
+        @Flag(help: "One JSON object per host per line.")
+        var json = false
+
+        @Option(help: "How many hosts at once (default: [ssh] forks).")
+        var forks: Int?
+
+        @Option(help: "Seconds before the command is stopped (default: [ssh] command_timeout).")
+        var timeout: Double?
+
+        @Argument(parsing: .postTerminator, help: "The command, after --.")
+        var command: [String] = []
+
+        func validate() throws {
+            if command.isEmpty { throw ValidationError("give the command after --, e.g. fleet exec inventory.toml -- hostname") }
+            if let forks, forks < 1 { throw ValidationError("--forks must be at least 1") }
+        }
+
+        func run() throws {
+            let inventory = try target.load()
+            let hosts = inventory.hosts.filter { target.limitSet?.contains($0.name) ?? true }
+            let results = ExecAll.run(command: command.joined(separator: " "), hosts: hosts,
+                                      forks: forks ?? inventory.ssh.forks, timeout: timeout,
+                                      connector: SSHConnector()) { r in
+                FileHandle.standardOutput.write(Data(((json ? r.jsonLine : r.human) + "\n").utf8))
+            }
+            if !results.allSatisfy({ $0.status == "ok" }) { throw ExitCode(1) }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import FleetCore
+import FleetSteps
+import Foundation
+
+/// The inventory argument every verb takes.
+struct InventoryOptions: ParsableArguments {
+    @Argument(help: "The inventory file (TOML).")
+    var inventory: String
+
+    @Option(name: .long, help: "Only these hosts (comma-separated names).")
+    var limit: String?
+
+    var limitSet: Set<String>? {
+        limit.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }) }
+    }
+
+    /// Loads and validates the inventory; prints warnings to stderr; exits 2 on errors.
+    func load() throws -> Inventory {
+        let inv: Inventory
+        do {
+            inv = try Inventory.load(path: inventory)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        for w in inv.warnings { printError("warning: \(w)") }
+        if let limit = limitSet {
+            let unknown = limit.filter { inv.host(named: $0) == nil }.sorted()
+            if !unknown.isEmpty {
+                printError("\(inventory): --limit names unknown host(s): \(unknown.joined(separator: ", "))")
+                throw ExitCode(2)
+            }
+        }
+        return inv
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Every action a playbook may name: the built-in ones and the K3s steps.
+var actionRegistry: ActionRegistry {
+    var r = ActionRegistry.builtIn
+    K3sActions.register(in: &r)
+    return r
+}
+
+func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+/// Stops the runner on SIGINT/SIGTERM: running tasks end `interrupted`, the state is saved.
+final class InterruptHandler: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(_ onSignal: @escaping @Sendable () -> Void) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler {
+                printError("\ninterrupted: stopping running tasks and saving the state…")
+                onSignal()
+            }
+            src.resume()
+            sources.append(src)
+        }
+    }
+
+    deinit {
+        for s in sources { s.cancel() }
+    }
+}

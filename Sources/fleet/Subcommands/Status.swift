@@ -1,0 +1,39 @@
+import ArgumentParser
+import FleetCore
+import Foundation
+
+extension Fleet {
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Per host and step: what happened last, and whether the host answers now.")
+
+        @OptionGroup var target: InventoryOptions
+
+        @Option(help: "The playbook whose steps to list.")
+        var playbook: String = "playbooks/k3s-ipv6.toml"
+
+        @Flag(help: "One JSON document.")
+        var json = false
+
+        func run() throws {
+            let inventory = try target.load()
+            let steps: [String]
+            if let book = try? loadPlaybook(playbook, inventory: inventory) { steps = book.steps.map(\.name) } else { steps = [] }
+            let state: RunState?
+            do { state = try RunState.load(path: RunState.path(forInventory: inventory.path)) } catch {
+                printError("\(error)"); throw ExitCode(2)
+            }
+            let report = StatusReport.make(inventory: inventory, steps: steps, state: state,
+                                           connector: SSHConnector(), forks: inventory.ssh.forks)
+            if json {
+                let e = JSONEncoder()
+                e.dateEncodingStrategy = .iso8601
+                e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                print(String(decoding: try e.encode(report), as: UTF8.self))
+            } else {
+                print(report.text, terminator: "")
+            }
+            if !report.healthy { throw ExitCode(1) }
+        }
+    }
+}

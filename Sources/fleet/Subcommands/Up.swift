@@ -1,0 +1,81 @@
+import ArgumentParser
+import FleetCore
+import Foundation
+
+extension Fleet {
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the playbook on the inventory. Safe to run again: steps check before they change.")
+
+        @OptionGroup var target: InventoryOptions
+
+        @Option(help: "The playbook file.")
+        var playbook: String = "playbooks/k3s-ipv6.toml"
+
+        @Option(help: "How many hosts work at once (default: [ssh] forks).")
+        var forks: Int?
+
+        @Flag(help: "JSON Lines events on stdout instead of the live view.")
+        var json = false
+
+        @Flag(help: "Show what would run where, with rendered commands; change nothing.")
+        var dryRun = false
+
+        @Flag(help: "Rerun only what failed, was blocked, unreachable or interrupted last time, and what never ran.")
+        var retryFailed = false
+
+        func validate() throws {
+            if let forks, forks < 1 { throw ValidationError("--forks must be at least 1") }
+        }
+
+        func run() throws {
+            let inventory = try target.load()
+            let book = try loadPlaybook(playbook, inventory: inventory)
+            let options = PlaybookRun.Options(limit: target.limitSet, forks: forks, retryFailed: retryFailed)
+            if dryRun {
+                print(try PlaybookRun.dryRun(inventory: inventory, playbook: book, options: options), terminator: "")
+                return
+            }
+            let summary = try runPlaybook(inventory: inventory, playbook: book, options: options, json: json)
+            if !summary.succeeded { throw ExitCode(summary.interrupted ? 130 : 1) }
+        }
+    }
+}
+
+/// Finds a playbook: as given, else beside the inventory's folder (`inventory/../playbooks/…`).
+func loadPlaybook(_ path: String, inventory: Inventory) throws -> Playbook {
+    var candidates = [path]
+    if !path.hasPrefix("/") {
+        let invDir = (inventory.path as NSString).deletingLastPathComponent
+        candidates.append(((invDir as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path))
+    }
+    guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        printError("playbook \(path): no such file")
+        throw ExitCode(2)
+    }
+    do {
+        let book = try Playbook.load(path: found, registry: actionRegistry)
+        try book.check(against: inventory)
+        return book
+    } catch {
+        printError("\(error)")
+        throw ExitCode(2)
+    }
+}
+
+/// Runs with the right reporter and Ctrl-C handling; shared by `up` and `add-worker`.
+func runPlaybook(inventory: Inventory, playbook: Playbook, options: PlaybookRun.Options, json: Bool) throws -> RunSummary {
+    let reporter: Reporter = json ? JSONLinesReporter() : (isTerminal(1) ? TerminalReporter() as Reporter : PlainReporter())
+    var handler: InterruptHandler?
+    do {
+        let summary = try PlaybookRun.run(inventory: inventory, playbook: playbook, options: options,
+                                          connector: SSHConnector(), reporter: reporter) { runner in
+            handler = InterruptHandler { runner.interrupt() }
+        }
+        _ = handler
+        return summary
+    } catch {
+        printError("\(error)")
+        throw ExitCode(2)
+    }
+}
