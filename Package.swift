@@ -38,6 +38,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The runner's Connection over FleetSSH: where the SSH layer meets the inventory.
+        .target(
+            name: "FleetRemote",
+            dependencies: ["FleetCore", "FleetSSH"]
+        ),
         // The K3s steps: see FleetCore's Connection, never an SSH session.
         .target(
             name: "FleetSteps",
@@ -47,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "fleet",
             dependencies: [
-                "FleetCore", "FleetSteps", "FleetSSH",
+                "FleetCore", "FleetSteps", "FleetRemote",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -64,7 +69,7 @@ let package = Package(
         ),
         .testTarget(
             name: "FleetLabTests",
-            dependencies: ["FleetCore", "FleetSteps", "FleetSSH", "FleetTestSupport"]
+            dependencies: ["FleetCore", "FleetSteps", "FleetSSH", "FleetRemote", "FleetTestSupport"]
         ),
     ]
 )

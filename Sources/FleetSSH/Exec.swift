@@ -169,7 +169,7 @@ extension SSHSession {
 }
 
 /// Quotes a string for POSIX sh: `'…'` with embedded quotes as `'\''`. Safe for every byte.
-public func shellQuote(_ s: String) -> String {
+func shellQuote(_ s: String) -> String {
     if !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:@,+%".contains($0)) }) {
         return s
     }

@@ -9,10 +9,13 @@ import Foundation
 public struct ShellAction: Action {
     public var command: Template
     public var check: Template?
+    /// `false` for a command that only reads (a fact): the task then ends `ok`, not `changed`.
+    public var changes: Bool
 
     public init(_ p: StepParams) throws {
         command = try p.requiredTemplate("command")
         check = try p.template("check")
+        changes = try p.bool("changes") ?? true
     }
 
     public func plan(_ vars: TemplateVariables) -> [String] {
@@ -26,7 +29,8 @@ public struct ShellAction: Action {
         }
         let r = try ctx.runChecked(command.render(ctx.vars, .shell), "command failed")
         let line = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
-        return .changed(line.isEmpty ? "ran" : String(line.prefix(120)))
+        let message = line.isEmpty ? "ran" : String(line.prefix(120))
+        return changes ? .changed(message) : .ok(message)
     }
 }
 

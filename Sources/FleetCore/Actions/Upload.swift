@@ -42,6 +42,7 @@ public struct UploadAction: Action {
     static func parseMode(_ p: StepParams) throws -> Int {
         switch p.values["mode"] {
         case nil:
+            _ = try p.string("mode")  // marks "mode" as known, so a typo of it gets a suggestion
             return 0o644
         case .int?:
             // Written as a TOML integer: 644 means 0644, as in chmod.
@@ -98,16 +99,16 @@ public struct UploadAction: Action {
 ///
 ///     action = "fetch_secret"
 ///     path = "/var/lib/rancher/k3s/server/node-token"
-///     name = "token"
+///     secret = "token"
 public struct FetchSecretAction: Action {
     public var path: Template
     public var name: String
 
     public init(_ p: StepParams) throws {
         path = try p.requiredTemplate("path")
-        name = try p.requiredString("name")
+        name = try p.requiredString("secret")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
-            throw p.error("name", "must be a simple name like \"token\"")
+            throw p.error("secret", "must be a simple name like \"token\"")
         }
     }
 

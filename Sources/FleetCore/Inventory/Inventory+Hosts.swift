@@ -22,7 +22,7 @@ struct HostDraft {
 }
 
 extension InventoryLoader {
-    mutating func readHosts(_ root: TOMLTable, _ rootContext: InventoryTableContext, defaults: SSHSettings?) -> [HostDraft] {
+    mutating func readHosts(_ root: TOMLTable, defaults: SSHSettings?) -> [HostDraft] {
         guard let value = root["hosts"] else {
             fail(nil, "hosts", "at least one [[hosts]] entry is required")
             return []

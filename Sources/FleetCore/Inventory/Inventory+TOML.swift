@@ -254,7 +254,6 @@ struct InventoryLoader {
     // MARK: - Loading
 
     mutating func load(root: TOMLTable) throws -> Inventory {
-        let rootContext = InventoryTableContext(table: root, path: "", keyPrefix: "", label: "the top level", hostIndex: nil)
         for key in root.keys where !InventoryKeys.root.contains(key) {
             var message = "unknown table or key at the top level"
             if let suggestion = InventorySyntax.suggestion(for: key, among: InventoryKeys.root) {
@@ -265,16 +264,16 @@ struct InventoryLoader {
             fail(nil, key, message)
         }
 
-        let clusterContext = section(root, rootContext, "cluster")
-        let k3sContext = section(root, rootContext, "k3s")
-        let sshContext = section(root, rootContext, "ssh")
-        let preflightContext = section(root, rootContext, "preflight")
+        let clusterContext = section(root, "cluster")
+        let k3sContext = section(root, "k3s")
+        let sshContext = section(root, "ssh")
+        let preflightContext = section(root, "preflight")
 
         let cluster = readCluster(clusterContext)
         let k3s = readK3s(k3sContext)
         let ssh = readSSH(sshContext)
         let preflight = readPreflight(preflightContext)
-        let drafts = readHosts(root, rootContext, defaults: ssh)
+        let drafts = readHosts(root, defaults: ssh)
 
         checkHosts(drafts, cluster: cluster)
 
@@ -305,7 +304,7 @@ struct InventoryLoader {
     }
 
     /// A top-level table, or an empty one when absent or of the wrong type (the error is recorded).
-    mutating func section(_ root: TOMLTable, _ rootContext: InventoryTableContext, _ name: String) -> InventoryTableContext {
+    mutating func section(_ root: TOMLTable, _ name: String) -> InventoryTableContext {
         var table = TOMLTable()
         if let value = root[name] {
             if let found = value.table {

@@ -49,10 +49,12 @@ public final class StepParams: @unchecked Sendable {
     public let values: [String: ParamValue]
     private var read: Set<String> = []
 
-    public init(file: String, step: String, values: [String: ParamValue]) {
+    /// `alsoAllowed`: keys `finish()` accepts even when the action does not read them.
+    public init(file: String, step: String, values: [String: ParamValue], alsoAllowed: Set<String> = []) {
         self.file = file
         self.step = step
         self.values = values
+        self.read = alsoAllowed
     }
 
     public func error(_ key: String?, _ message: String) -> PlaybookError {

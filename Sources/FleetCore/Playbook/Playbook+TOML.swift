@@ -83,7 +83,10 @@ extension Playbook {
             default: throw PlaybookError(file: path, step: stepName, key: "timeout", message: "expected a number of seconds")
             }
             if let t = timeout, t <= 0 { throw PlaybookError(file: path, step: stepName, key: "timeout", message: "must be > 0") }
-            let params = StepParams(file: path, step: stepName, values: values.filter { !stepKeys.contains($0.key) })
+            // `timeout` is the step's, and also visible to the action (wait_for's "how long to keep trying").
+            let params = StepParams(file: path, step: stepName,
+                                    values: values.filter { !stepKeys.contains($0.key) || $0.key == "timeout" },
+                                    alsoAllowed: ["timeout"])
             let action = try registry.make(actionName, params)
             for value in action.produces {
                 if let other = producers[value] {

@@ -175,8 +175,10 @@ public final class JSONLinesReporter: Reporter, @unchecked Sendable {
             try result.encode(to: encoder)
             var c = encoder.container(keyedBy: K.self)
             try c.encode(event, forKey: .event)
+            // A fixed schema: `exit_code` is null, not absent, when no command ran.
+            if result.exitCode == nil { try c.encodeNil(forKey: .exit_code) }
         }
-        enum K: String, CodingKey { case event }
+        enum K: String, CodingKey { case event, exit_code }
     }
 
     struct Finished: Encodable {

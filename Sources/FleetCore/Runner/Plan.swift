@@ -27,11 +27,19 @@ public enum Planner {
             }
         }
         if let limit {
-            // Keep the limited hosts' tasks, plus the producers of values they need.
+            // Keep the limited hosts' tasks, plus the producers of values they need, and of values those
+            // producers need in turn.
             var kept = tasks.filter { limit.contains($0.host.name) }
-            let needed = Set(kept.flatMap { $0.step.needs })
-            let producers = tasks.filter { t in !limit.contains(t.host.name) && !t.step.action.produces.filter(needed.contains).isEmpty }
-            kept.append(contentsOf: producers)
+            var needed = Set(kept.flatMap { $0.step.needs })
+            while true {
+                let producers = tasks.filter { t in
+                    !kept.contains { $0.host.name == t.host.name && $0.stepIndex == t.stepIndex }
+                        && !t.step.action.produces.filter(needed.contains).isEmpty
+                }
+                if producers.isEmpty { break }
+                kept.append(contentsOf: producers)
+                needed.formUnion(producers.flatMap { $0.step.needs })
+            }
             tasks = kept.sorted { ($0.stepIndex, index(of: $0.host, in: inventory)) < ($1.stepIndex, index(of: $1.host, in: inventory)) }
         }
         if let previous {
@@ -41,10 +49,18 @@ public enum Planner {
                     tasks[i].skipReason = "done in run \(rec.runId), inputs unchanged"
                 }
             }
-            // A value a retried task needs is fetched again, never taken from the state.
-            let needed = Set(tasks.filter { $0.skipReason == nil }.flatMap { $0.step.needs })
-            for i in tasks.indices where tasks[i].skipReason != nil {
-                if !tasks[i].step.action.produces.filter(needed.contains).isEmpty { tasks[i].skipReason = nil }
+            // A value a retried task needs is fetched again, never taken from the state; so are the values
+            // an un-skipped producer needs.
+            var unskipped = true
+            while unskipped {
+                unskipped = false
+                let needed = Set(tasks.filter { $0.skipReason == nil }.flatMap { $0.step.needs })
+                for i in tasks.indices where tasks[i].skipReason != nil {
+                    if !tasks[i].step.action.produces.filter(needed.contains).isEmpty {
+                        tasks[i].skipReason = nil
+                        unskipped = true
+                    }
+                }
             }
         }
         return tasks

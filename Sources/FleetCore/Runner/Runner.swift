@@ -232,10 +232,7 @@ public final class Runner: @unchecked Sendable {
                 output = ctx.lastResult
             }
             if isStopped && !status.succeeded { status = .interrupted; message = "interrupted: " + message }
-            lock.lock()
-            for (name, secret) in ctx.produced { values[name] = secret }
-            lock.unlock()
-            finish(task, status, message, started: started, output: output)
+            finish(task, status, message, started: started, output: output, produced: ctx.produced)
             switch status {
             case .failed: stopReason = (.blocked, "not run: step \(task.step.name) failed on this host")
             case .unreachable: stopReason = (.unreachable, "not run: host unreachable")
@@ -269,7 +266,7 @@ public final class Runner: @unchecked Sendable {
     }
 
     private func finish(_ task: PlannedTask, _ status: TaskStatus, _ message: String, started: Date = Date(),
-                        output: CommandResult? = nil) {
+                        output: CommandResult? = nil, produced: [String: Secret] = [:]) {
         let result = TaskResult(
             host: task.host.name, step: task.step.name, status: status,
             exitCode: output?.exitCode, startedAt: started,
@@ -277,8 +274,13 @@ public final class Runner: @unchecked Sendable {
             stdoutTail: redactor.redact(tail(output?.stdoutText ?? "")),
             stderrTail: redactor.redact(tail(output?.stderrText ?? "")),
             message: redactor.redact(message), digest: task.digest)
+        // Recorded and reported before its values are published and waiting tasks are woken, so that no
+        // task that needs them is seen to start before this one is seen to finish.
+        state?.record(result, runId: options.runId)
+        reporter.taskFinished(result)
         lock.lock()
         results.append(result)
+        for (name, secret) in produced { values[name] = secret }
         for v in task.step.action.produces {
             pendingProducers[v, default: 1] -= 1
             if !status.succeeded || values[v] == nil, (pendingProducers[v] ?? 0) <= 0, values[v] == nil {
@@ -287,7 +289,5 @@ public final class Runner: @unchecked Sendable {
         }
         lock.broadcast()
         lock.unlock()
-        state?.record(result, runId: options.runId)
-        reporter.taskFinished(result)
     }
 }

@@ -177,9 +177,14 @@ public final class StateStore: @unchecked Sendable {
         if let err { throw err }
     }
 
+    /// Flushes, stops the writer and releases the inventory's lock.
     public func close() throws {
         try flush()
-        cond.lock(); closed = true; cond.broadcast(); cond.unlock()
+        cond.lock(); closed = true; cond.broadcast()
+        let fd = lockFD
+        lockFD = -1
+        cond.unlock()
+        if fd >= 0 { Glibc.close(fd) }
     }
 
     private func writerLoop() {

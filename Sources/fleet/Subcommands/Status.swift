@@ -1,5 +1,6 @@
 import ArgumentParser
 import FleetCore
+import FleetRemote
 import Foundation
 
 extension Fleet {

@@ -109,7 +109,7 @@ final class InventoryCIDRTests: XCTestCase {
         XCTAssertEqual(pods.subnetCount(prefixLength: 64), 256)
 
         // Crossing the 64-bit halves.
-        XCTAssertEqual(cidr("fd00:42::/64").subnet(index: 3, prefixLength: 66)?.description, "fd00:42::c000:0:0:0/66")
+        XCTAssertEqual(cidr("fd00:42::/64").subnet(index: 3, prefixLength: 66)?.description, "fd00:42:0:0:c000::/66")
         XCTAssertEqual(cidr("fd00:42::/63").subnet(index: 1, prefixLength: 64)?.description, "fd00:42:0:1::/64")
         XCTAssertEqual(cidr("fd00::/112").subnet(index: 0xffff, prefixLength: 128)?.description, "fd00::ffff/128")
 

@@ -3,14 +3,14 @@ import FleetSSH
 import Foundation
 
 /// The runner's `Connection` over a libssh2 session, with `become = "sudo"` applied.
-final class SSHConnection: Connection, @unchecked Sendable {
-    let session: SSHSession
-    let hostName: String
-    let become: Become
+public final class SSHConnection: Connection, @unchecked Sendable {
+    public let session: SSHSession
+    public let hostName: String
+    public let become: Become
     private let lock = NSLock()
     private var aborted = false
 
-    init(session: SSHSession, hostName: String, become: Become) {
+    public init(session: SSHSession, hostName: String, become: Become) {
         self.session = session
         self.hostName = hostName
         self.become = become
@@ -26,7 +26,7 @@ final class SSHConnection: Connection, @unchecked Sendable {
         return error
     }
 
-    func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult {
+    public func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult {
         do {
             let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout)
             if become == .sudo, r.exitCode == 1, r.stderrText.contains("sudo: a password is required") {
@@ -39,17 +39,17 @@ final class SSHConnection: Connection, @unchecked Sendable {
         }
     }
 
-    func upload(_ data: Data, to path: String, mode: Int) throws {
+    public func upload(_ data: Data, to path: String, mode: Int) throws {
         do { try session.upload(data, to: path, mode: mode, wrap: wrap) } catch { throw translate(error) }
     }
 
-    func ping() throws -> Double {
+    public func ping() throws -> Double {
         let start = Date()
         _ = try run("true", stdin: nil, timeout: 10)
         return Date().timeIntervalSince(start)
     }
 
-    func close() {
+    public func close() {
         lock.lock(); defer { lock.unlock() }
         guard !aborted else { return }
         aborted = true
@@ -58,14 +58,14 @@ final class SSHConnection: Connection, @unchecked Sendable {
 }
 
 /// Opens SSH connections as the inventory says: address, port, user, key, known_hosts, policy.
-struct SSHConnector: Connector {
-    let passphrase: String?
+public struct SSHConnector: Connector {
+    public let passphrase: String?
 
-    init() {
+    public init() {
         passphrase = ProcessInfo.processInfo.environment["FLEET_SSH_PASSPHRASE"]
     }
 
-    func target(for host: FleetCore.Host) -> SSHTarget {
+    public func target(for host: FleetCore.Host) -> SSHTarget {
         SSHTarget(host: host.address, port: host.ssh.port, user: host.ssh.user,
                   credentials: SSHCredentials(identityFile: host.ssh.identity, passphrase: passphrase),
                   knownHosts: host.ssh.knownHosts,
@@ -73,7 +73,7 @@ struct SSHConnector: Connector {
                   connectTimeout: host.ssh.connectTimeout)
     }
 
-    func connect(to host: FleetCore.Host) throws -> Connection {
+    public func connect(to host: FleetCore.Host) throws -> Connection {
         do {
             let s = try SSHSession.connect(target(for: host))
             return SSHConnection(session: s, hostName: host.name, become: host.ssh.become)

@@ -1,0 +1,124 @@
+import FleetCore
+import Foundation
+import XCTest
+
+/// A lab of real sshd hosts in network namespaces, made by `scripts/lab` for a test class.
+final class Lab: @unchecked Sendable {
+    struct LabHost: Decodable {
+        var index: Int
+        var name: String
+        var address: String
+    }
+
+    struct Info: Decodable {
+        var name: String
+        var dir: String
+        var gateway: String
+        var inventory: String
+        var identity: String
+        var known_hosts: String
+        var hosts: [LabHost]
+    }
+
+    static let repo: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }()
+
+    static var script: String { repo + "/scripts/lab" }
+
+    let info: Info
+    var hosts: [LabHost] { info.hosts }
+    var dir: String { info.dir }
+    var inventoryPath: String { info.inventory }
+
+    /// Skips the test when the machine cannot build a lab (not root, no sshd).
+    static func requireLab() throws {
+        guard getuid() == 0 else { throw XCTSkip("the lab needs root (network namespaces)") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
+            throw XCTSkip("the lab needs openssh-server (/usr/sbin/sshd)")
+        }
+    }
+
+    static func up(_ n: Int, name: String, net: String) throws -> Lab {
+        try requireLab()
+        let dir = "/run/fleet-test-\(name)"
+        _ = run([script, "down", "--name", name, "--net", net, "--dir", dir])
+        let r = run([script, "up", String(n), "--name", name, "--net", net, "--dir", dir])
+        guard r.status == 0 else { throw LabError("scripts/lab up failed: \(r.output)") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/lab.json"))
+        return Lab(info: try JSONDecoder().decode(Info.self, from: data), net: net)
+    }
+
+    let net: String
+
+    private init(info: Info, net: String) {
+        self.info = info
+        self.net = net
+    }
+
+    func down() {
+        _ = Lab.run([Lab.script, "down", "--name", info.name, "--net", net, "--dir", info.dir])
+    }
+
+    /// Runs a command inside host `index`'s namespaces.
+    @discardableResult
+    func exec(_ index: Int, _ command: String) -> (status: Int32, output: String) {
+        Lab.run([Lab.script, "exec", String(index), "--name", info.name, "--", "sh", "-c", command])
+    }
+
+    func link(_ index: Int, up: Bool) {
+        _ = Lab.run([Lab.script, "link", String(index), up ? "up" : "down", "--name", info.name])
+    }
+
+    func rekey(_ index: Int) {
+        let r = Lab.run([Lab.script, "rekey", String(index), "--name", info.name])
+        XCTAssertEqual(r.status, 0, r.output)
+    }
+
+    func inventory() throws -> Inventory {
+        try Inventory.load(path: info.inventory)
+    }
+
+    /// Writes a variant of the lab inventory (text replaced) beside it and loads it.
+    func inventory(named file: String, _ edit: (String) -> String) throws -> Inventory {
+        let text = try String(contentsOfFile: info.inventory, encoding: .utf8)
+        let path = info.dir + "/" + file
+        try edit(text).write(toFile: path, atomically: true, encoding: .utf8)
+        return try Inventory.load(path: path)
+    }
+
+    /// Runs a program and waits for it (posix_spawn + waitpid: the lab's background hosts must
+    /// not keep a pipe open, and Foundation's Process does not always notice a child's exit here).
+    @discardableResult
+    static func run(_ args: [String], stdin: String? = nil) -> (status: Int32, output: String) {
+        let outPath = NSTemporaryDirectory() + "fleet-lab-\(UUID().uuidString).out"
+        let inPath = NSTemporaryDirectory() + "fleet-lab-\(UUID().uuidString).in"
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: inPath)
+        }
+        FileManager.default.createFile(atPath: inPath, contents: Data((stdin ?? "").utf8))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, args[0], &actions, nil, &argv, environ)
+        guard rc == 0 else { return (127, "cannot start \(args[0]): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let out = FileManager.default.contents(atPath: outPath) ?? Data()
+        return (code, String(decoding: out, as: UTF8.self))
+    }
+}
+
+struct LabError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
