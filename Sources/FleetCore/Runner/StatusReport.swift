@@ -54,8 +54,9 @@ public struct StatusReport: Sendable, Encodable {
         try c.encode(healthy, forKey: .healthy)
     }
 
-    /// Builds the report. `steps` is the playbook's step order (steps never run show `never`).
-    public static func make(inventory: Inventory, steps: [String], state: RunState?, connector: Connector,
+    /// Builds the report. With a playbook, each host lists the steps that target it (those never
+    /// run show `never`); steps recorded in the state but not in the playbook follow.
+    public static func make(inventory: Inventory, playbook: Playbook?, state: RunState?, connector: Connector,
                             forks: Int, now: Date = Date()) -> StatusReport {
         let probes = Locked<[String: (Bool, Double?, String?)]>([:])
         parallelEach(inventory.hosts, limit: forks) { host in
@@ -75,6 +76,8 @@ public struct StatusReport: Sendable, Encodable {
         var hosts: [HostStatus] = []
         for host in inventory.hosts {
             let records = state?.hosts[host.name] ?? [:]
+            let steps = playbook?.steps.filter { $0.target.hosts(in: inventory).contains { $0.name == host.name } }
+                .map(\.name) ?? []
             let names = steps + records.keys.filter { !steps.contains($0) }.sorted()
             let stepStatus = names.map { name -> StepStatus in
                 guard let r = records[name] else {

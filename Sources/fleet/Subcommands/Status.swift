@@ -18,13 +18,12 @@ extension Fleet {
 
         func run() throws {
             let inventory = try target.load()
-            let steps: [String]
-            if let book = try? loadPlaybook(playbook, inventory: inventory) { steps = book.steps.map(\.name) } else { steps = [] }
+            let book = try? loadPlaybook(playbook, inventory: inventory)
             let state: RunState?
             do { state = try RunState.load(path: RunState.path(forInventory: inventory.path)) } catch {
                 printError("\(error)"); throw ExitCode(2)
             }
-            let report = StatusReport.make(inventory: inventory, steps: steps, state: state,
+            let report = StatusReport.make(inventory: inventory, playbook: book, state: state,
                                            connector: SSHConnector(), forks: inventory.ssh.forks)
             if json {
                 let e = JSONEncoder()
