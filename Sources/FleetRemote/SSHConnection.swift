@@ -28,7 +28,8 @@ public final class SSHConnection: Connection, @unchecked Sendable {
 
     public func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult {
         do {
-            let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout)
+            let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout,
+                                     killPrefix: become == .sudo ? "sudo -n " : "")
             if become == .sudo, r.exitCode == 1, r.stderrText.contains("sudo: a password is required") {
                 throw ConnectionError("sudo on \(hostName) asks for a password: fleet needs passwordless sudo (NOPASSWD) for \(session.target.user)", unreachable: false)
             }

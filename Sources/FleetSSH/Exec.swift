@@ -22,40 +22,96 @@ extension SSHSession {
     /// Runs `command` through the remote user's shell, with `stdin` fed to it.
     ///
     /// stdout and stderr are read together without blocking, so a command flooding one of them
-    /// never deadlocks the other. With a `timeout`, the command runs under coreutils `timeout`
-    /// (libssh2 1.10 cannot signal a channel), which stops the whole process group; the client
-    /// also gives up on the channel a little later should the host stop answering.
-    public func exec(_ command: String, stdin: Data? = nil, timeout: Double? = nil) throws -> ExecResult {
+    /// never deadlocks the other. The command runs as sent, with no wrapper process (hosts pay
+    /// nothing per command). Past `timeout`, libssh2 1.10 having no way to signal a channel, a
+    /// second channel kills the command's whole session: sshd starts every command as the leader
+    /// of a session of its own, a child of the connection's sshd process. `killPrefix` (`sudo -n `)
+    /// lets that kill reach commands that run as another user.
+    public func exec(_ command: String, stdin: Data? = nil, timeout: Double? = nil,
+                     killPrefix: String = "") throws -> ExecResult {
         let start = Date()
-        var remote = command
-        var clientDeadline: Date?
-        if let timeout {
-            let seconds = max(1, Int(timeout.rounded(.up)))
-            remote = "timeout -k 5 \(seconds) sh -c \(shellQuote(command))"
-            clientDeadline = start.addingTimeInterval(Double(seconds) + 15)
-        }
-
-        let channel = try openChannel(deadline: clientDeadline)
+        let deadline = timeout.map { start.addingTimeInterval($0) }
+        let channel = try openChannel(deadline: deadline.map { $0.addingTimeInterval(15) })
         var freed = false
         defer { if !freed { libssh2_channel_free(channel) } }
 
-        let rc = try retry(until: clientDeadline) {
-            libssh2_channel_process_startup(channel, "exec", 4, remote, UInt32(remote.utf8.count))
+        let rc = try retry(until: deadline.map { $0.addingTimeInterval(15) }) {
+            libssh2_channel_process_startup(channel, "exec", 4, command, UInt32(command.utf8.count))
         }
         guard rc == 0 else {
             throw SSHError.channel(host: target.host, operation: "exec", reason: rc == LibSSH2.eagain ? "timed out" : lastError)
         }
 
-        var out = Data(), err = Data()
-        let input = stdin ?? Data()
-        var inputOffset = 0
-        var eofSent = false
+        var io = ChannelIO(stdin: stdin ?? Data())
         var timedOut = false
+        if try !io.pump(self, channel, until: deadline) {
+            // Past the timeout: kill the command's session, then collect what is left of it.
+            timedOut = true
+            try killOtherSessions(prefix: killPrefix)
+            if try !io.pump(self, channel, until: Date().addingTimeInterval(10)) {
+                // The host stopped answering: abandon the channel without waiting for its close.
+                libssh2_channel_free(channel)
+                freed = true
+                return ExecResult(stdout: io.out, stderr: io.err, exitCode: nil, exitSignal: nil, timedOut: true,
+                                  duration: Date().timeIntervalSince(start))
+            }
+        }
+
+        let closeDeadline = Date().addingTimeInterval(10)
+        _ = try retry(until: closeDeadline) { libssh2_channel_close(channel) }
+        _ = try retry(until: closeDeadline) { libssh2_channel_wait_closed(channel) }
+        var exitCode: Int32?
+        var exitSignal: String?
+        var sig: UnsafeMutablePointer<CChar>?
+        var sigLen = 0
+        _ = libssh2_channel_get_exit_signal(channel, &sig, &sigLen, nil, nil, nil, nil)
+        if let sig, sigLen > 0 {
+            exitSignal = String(cString: sig)
+            libssh2_free(session, sig)
+        } else {
+            // libssh2 reports 0 when no status arrived; a channel that closed without one was
+            // a lost connection, which the reads above have already thrown for.
+            exitCode = libssh2_channel_get_exit_status(channel)
+        }
+        libssh2_channel_free(channel)
+        freed = true
+        return ExecResult(stdout: io.out, stderr: io.err, exitCode: timedOut ? nil : exitCode,
+                          exitSignal: exitSignal, timedOut: timedOut, duration: Date().timeIntervalSince(start))
+    }
+
+    /// Kills, from a new channel, every other command this connection runs (each is the leader of
+    /// its own session under the connection's sshd process, which is this shell's parent).
+    func killOtherSessions(prefix: String) throws {
+        let script = "for p in $(pgrep -P $PPID); do [ \"$p\" = \"$$\" ] || \(prefix)kill -KILL -- -\"$p\" 2>/dev/null; done; true"
+        let channel = try openChannel(deadline: Date().addingTimeInterval(10))
+        defer { libssh2_channel_free(channel) }
+        let deadline = Date().addingTimeInterval(10)
+        let rc = try retry(until: deadline) {
+            libssh2_channel_process_startup(channel, "exec", 4, script, UInt32(script.utf8.count))
+        }
+        guard rc == 0 else { return }
+        var io = ChannelIO(stdin: Data())
+        _ = try io.pump(self, channel, until: deadline)
+        _ = try retry(until: deadline) { libssh2_channel_close(channel) }
+    }
+}
+
+/// Moves stdin in and stdout/stderr out of one channel without blocking on either.
+struct ChannelIO {
+    let input: Data
+    var offset = 0
+    var eofSent = false
+    var out = Data()
+    var err = Data()
+
+    init(stdin: Data) { input = stdin }
+
+    /// Pumps until the remote side closes its output (true) or the deadline passes (false).
+    mutating func pump(_ s: SSHSession, _ channel: OpaquePointer, until deadline: Date?) throws -> Bool {
         let bufferSize = 64 * 1024
         let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bufferSize)
         defer { buffer.deallocate() }
 
-        /// Reads what is available on one stream. Returns true when something arrived.
         func drain(_ stream: Int32, into data: inout Data) throws -> Bool {
             var got = false
             while true {
@@ -66,37 +122,38 @@ extension SSHSession {
                 } else if n == 0 || n == Int(LibSSH2.eagain) {
                     return got
                 } else {
-                    throw SSHError.disconnected(host: target.host, reason: lastError)
+                    throw SSHError.disconnected(host: s.target.host, reason: s.lastError)
                 }
             }
         }
 
         while true {
             var progressed = false
-            if inputOffset < input.count {
+            if offset < input.count {
                 let n = input.withUnsafeBytes { raw -> Int in
-                    let base = raw.baseAddress!.advanced(by: inputOffset).assumingMemoryBound(to: CChar.self)
-                    return libssh2_channel_write_ex(channel, 0, base, min(input.count - inputOffset, 32 * 1024))
+                    let base = raw.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self)
+                    return libssh2_channel_write_ex(channel, 0, base, min(input.count - offset, 32 * 1024))
                 }
                 if n > 0 {
-                    inputOffset += n
+                    offset += n
                     progressed = true
                 } else if n == Int(LibSSH2.eagain) {
                     // A packet half sent must be finished by this same call before any other send.
-                    if libssh2_session_block_directions(session) & LibSSH2.blockOutbound != 0 {
-                        try waitSocket(until: clientDeadline)
-                        if let d = clientDeadline, Date() >= d { timedOut = true; break }
+                    if libssh2_session_block_directions(s.session) & LibSSH2.blockOutbound != 0 {
+                        if let d = deadline, Date() >= d { return false }
+                        try s.waitSocket(until: deadline)
                         continue
                     }
                 } else if n < 0 {
                     // The command exited without reading all of its input: keep its output.
-                    inputOffset = input.count
+                    offset = input.count
                 }
             } else if !eofSent {
                 let r = libssh2_channel_send_eof(channel)
                 if r == LibSSH2.eagain {
-                    if libssh2_session_block_directions(session) & LibSSH2.blockOutbound != 0 {
-                        try waitSocket(until: clientDeadline)
+                    if libssh2_session_block_directions(s.session) & LibSSH2.blockOutbound != 0 {
+                        if let d = deadline, Date() >= d { return false }
+                        try s.waitSocket(until: deadline)
                         continue
                     }
                 } else {
@@ -109,48 +166,17 @@ extension SSHSession {
             if libssh2_channel_eof(channel) != 0 {
                 _ = try drain(0, into: &out)
                 _ = try drain(LibSSH2.stderrStream, into: &err)
-                break
+                return true
             }
             if !progressed {
-                if let d = clientDeadline, Date() >= d { timedOut = true; break }
-                try waitSocket(until: clientDeadline)
+                if let d = deadline, Date() >= d { return false }
+                try s.waitSocket(until: deadline)
             }
         }
-
-        var exitCode: Int32?
-        var exitSignal: String?
-        if timedOut {
-            // The host stopped answering: abandon the channel without waiting for its close.
-            libssh2_channel_free(channel)
-            freed = true
-        } else {
-            let closeDeadline = Date().addingTimeInterval(10)
-            _ = try retry(until: closeDeadline) { libssh2_channel_close(channel) }
-            _ = try retry(until: closeDeadline) { libssh2_channel_wait_closed(channel) }
-            var sig: UnsafeMutablePointer<CChar>?
-            var sigLen = 0
-            _ = libssh2_channel_get_exit_signal(channel, &sig, &sigLen, nil, nil, nil, nil)
-            if let sig, sigLen > 0 {
-                exitSignal = String(cString: sig)
-                libssh2_free(session, sig)
-            } else {
-                // libssh2 reports 0 when no status arrived; a closed channel with neither a
-                // status nor a signal has been handled above as a lost connection.
-                exitCode = libssh2_channel_get_exit_status(channel)
-            }
-            libssh2_channel_free(channel)
-            freed = true
-        }
-
-        let duration = Date().timeIntervalSince(start)
-        if let timeout, !timedOut, duration >= timeout * 0.98,
-           exitCode == 124 || exitCode == 137 || exitSignal == "KILL" {
-            timedOut = true
-        }
-        return ExecResult(stdout: out, stderr: err, exitCode: timedOut ? nil : exitCode,
-                          exitSignal: exitSignal, timedOut: timedOut, duration: duration)
     }
+}
 
+extension SSHSession {
     func openChannel(deadline: Date?) throws -> OpaquePointer {
         while true {
             if let ch = libssh2_channel_open_ex(session, "session", 7, 2 * 1024 * 1024, 32768, nil, 0) {

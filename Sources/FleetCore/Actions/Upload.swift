@@ -84,9 +84,10 @@ public struct UploadAction: Action {
         let bytes = try data(ctx)
         let path = dest.render(ctx.vars, .plain)
         let q = shellQuote(path)
-        let r = try ctx.run("if [ -f \(q) ]; then sha256sum -- \(q) | cut -d' ' -f1; stat -c %a -- \(q); fi")
+        let r = try ctx.run("if [ -f \(q) ]; then stat -c %a -- \(q); sha256sum -- \(q); fi")
         let facts = r.stdoutText.split(separator: "\n").map(String.init)
-        if facts.count == 2, facts[0] == sha256Hex(bytes), Int(facts[1], radix: 8) == mode {
+        if facts.count == 2, Int(facts[0], radix: 8) == mode,
+           facts[1].split(separator: " ").first.map(String.init) == sha256Hex(bytes) {
             return .ok("\(path) already has this content and mode \(String(mode, radix: 8))")
         }
         try ctx.upload(bytes, to: path, mode: mode)
