@@ -79,7 +79,7 @@ public struct RunState: Codable, Sendable {
     static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.dateEncodingStrategy = .iso8601
-        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        e.outputFormatting = [.sortedKeys]
         return e
     }
 }
@@ -91,21 +91,27 @@ public struct StateError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Keeps the state current during a run: every task result is recorded at once and the file is
-/// rewritten atomically (temp file, fsync, rename, fsync of the directory) by a writer thread,
-/// which coalesces results that arrive while it writes. A run killed at any moment leaves either
-/// the previous or the new complete file.
+/// rewritten atomically (temp file, fsync, rename, fsync of the directory) by a writer thread.
+/// The writer coalesces results that arrive close together: it writes at most every
+/// `minimumInterval` seconds (rewriting the whole file for each of hundreds of results would cost
+/// more CPU than the run itself), and always once more when the run ends. A run killed at any
+/// moment leaves either the previous or the new complete file; at most the results of the last
+/// interval are missing from it, and a rerun redoes those steps, which check before they change.
 public final class StateStore: @unchecked Sendable {
     public let path: String
+    public let minimumInterval: Double
     private let cond = NSCondition()
     private var state: RunState
     private var dirty = false
     private var writing = false
     private var closed = false
+    private var flushing = false
     private var writeError: Error?
     private var lockFD: Int32 = -1
 
-    public init(path: String, inventory: String, playbook: String) throws {
+    public init(path: String, inventory: String, playbook: String, minimumInterval: Double = 0.1) throws {
         self.path = path
+        self.minimumInterval = minimumInterval
         let dir = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -171,7 +177,10 @@ public final class StateStore: @unchecked Sendable {
     /// Waits until everything recorded so far is on disk. Throws the last write error.
     public func flush() throws {
         cond.lock()
+        flushing = true
+        cond.broadcast()
         while dirty || writing { cond.wait() }
+        flushing = false
         let err = writeError
         cond.unlock()
         if let err { throw err }
@@ -188,9 +197,13 @@ public final class StateStore: @unchecked Sendable {
     }
 
     private func writerLoop() {
+        var lastWrite = Date.distantPast
         while true {
             cond.lock()
             while !dirty && !closed { cond.wait() }
+            // Let results gather for a moment, unless the run is closing.
+            let due = lastWrite.addingTimeInterval(minimumInterval)
+            while !closed && !flushing && Date() < due { _ = cond.wait(until: due) }
             if !dirty && closed { cond.unlock(); return }
             let snap = state
             dirty = false
@@ -198,6 +211,7 @@ public final class StateStore: @unchecked Sendable {
             cond.unlock()
             var err: Error?
             do { try StateStore.write(snap, to: path) } catch { err = error }
+            lastWrite = Date()
             cond.lock()
             writing = false
             if let err { writeError = err }
