@@ -76,24 +76,27 @@ public struct SysctlAction: Action {
         let fileOK = facts.file == fileContent
         if differ.isEmpty && fileOK { return .ok("all \(values.count) value(s) already set and persisted") }
 
+        // Set and read back first: a value the kernel refuses is never persisted.
         var did: [String] = []
-        if !fileOK {
-            try ctx.upload(Data(fileContent.utf8), to: file, mode: 0o644)
-            did.append("wrote \(file)")
-        }
         var apply = ""
         if !differ.isEmpty {
             apply = "sysctl -q -w " + differ.map { shellQuote("\($0.key)=\($0.value)") }.joined(separator: " ") + " && "
             did.append("set " + differ.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
         }
-        let r = try ctx.runChecked(apply + readCommand, differ.isEmpty ? "reading values back" : "setting values")
-        let after = r.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let still = differing(current: after)
-        if !still.isEmpty {
-            throw TaskFailure("read back differs: " + still.map { kv in
-                let i = values.firstIndex { $0.key == kv.key }!
-                return "\(kv.key) is \(i < after.count ? after[i] : "?"), wanted \(kv.value)"
-            }.joined(separator: ", "), result: r)
+        if !differ.isEmpty {
+            let r = try ctx.runChecked(apply + readCommand, "setting values")
+            let after = r.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let still = differing(current: after)
+            if !still.isEmpty {
+                throw TaskFailure("read back differs: " + still.map { kv in
+                    let i = values.firstIndex { $0.key == kv.key }!
+                    return "\(kv.key) is \(i < after.count ? after[i] : "?"), wanted \(kv.value)"
+                }.joined(separator: ", "), result: r)
+            }
+        }
+        if !fileOK {
+            try ctx.upload(Data(fileContent.utf8), to: file, mode: 0o644)
+            did.append("wrote \(file)")
         }
         return .changed(did.joined(separator: "; "))
     }
