@@ -107,33 +107,9 @@ enum InventorySyntax {
         return parts
     }
 
-    /// Levenshtein distance, for did-you-mean suggestions.
-    static func editDistance(_ lhs: String, _ rhs: String) -> Int {
-        let a = Array(lhs.lowercased())
-        let b = Array(rhs.lowercased())
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var row = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            row[0] = i
-            for j in 1...b.count {
-                let cost = a[i - 1] == b[j - 1] ? 0 : 1
-                row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
-            }
-            swap(&previous, &row)
-        }
-        return previous[b.count]
-    }
-
     /// The allowed key closest to `key`, when it is within edit distance 2.
     static func suggestion(for key: String, among allowed: [String]) -> String? {
-        var best: (key: String, distance: Int)?
-        for candidate in allowed {
-            let distance = editDistance(key, candidate)
-            if distance <= 2, distance < (best?.distance ?? Int.max) { best = (candidate, distance) }
-        }
-        return best?.key
+        closest(to: key, among: allowed)
     }
 
     /// `text` as a TOML basic string, quotes included.

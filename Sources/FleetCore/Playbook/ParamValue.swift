@@ -135,24 +135,3 @@ public final class StepParams: @unchecked Sendable {
         }
     }
 }
-
-/// ` (did you mean "x"?)` when a candidate is within two edits.
-public func suggestion(for word: String, among candidates: [String]) -> String {
-    let best = candidates.map { ($0, editDistance($0, word)) }.filter { $0.1 <= 2 }.min { $0.1 < $1.1 }
-    return best.map { " (did you mean \"\($0.0)\"?)" } ?? ""
-}
-
-public func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var prev = Array(0...b.count)
-    for i in 1...a.count {
-        var cur = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        prev = cur
-    }
-    return prev[b.count]
-}
