@@ -3,5 +3,17 @@ import FleetCore
 /// The K3s steps, registered under the names playbooks use.
 public enum K3sActions {
     public static func register(in registry: inout ActionRegistry) {
+        registry.register("k3s_preflight") { try K3sPreflightAction($0) }
+        registry.register("ipv6_forwarding") { try IPv6ForwardingAction($0) }
+        registry.register("k3s_server") { try K3sServerAction($0) }
+        registry.register("k3s_agent") { try K3sAgentAction($0) }
+        registry.register("k3s_verify") { try K3sVerifyAction($0) }
+    }
+
+    /// The built-in actions plus the K3s steps.
+    public static var registry: ActionRegistry {
+        var r = ActionRegistry.builtIn
+        register(in: &r)
+        return r
     }
 }

@@ -25,7 +25,7 @@ struct InventoryOptions: ParsableArguments {
             printError("\(error)")
             throw ExitCode(2)
         }
-        for w in inv.warnings { printError("warning: \(w)") }
+        for w in inv.warnings { printError("\(w)") }
         if let limit = limitSet {
             let unknown = limit.filter { inv.host(named: $0) == nil }.sorted()
             if !unknown.isEmpty {

@@ -1,0 +1,145 @@
+import FleetCore
+import Foundation
+import Yams
+
+/// `fleet kubeconfig`: the first server's `/etc/rancher/k3s/k3s.yaml`, made usable from here.
+///
+/// K3s writes `https://[::1]:6443` (or `127.0.0.1`) and names its cluster, context and user
+/// `default`. The copy points every cluster at `https://[<server node_ip>]:<port>` and renames
+/// `default` to the cluster's name, so that several clusters' files can be merged.
+public enum Kubeconfig {
+    public static let remotePath = "/etc/rancher/k3s/k3s.yaml"
+
+    public struct RewriteError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Pure: rewrites kubeconfig YAML text. Everything else in the file is kept.
+    public static func rewrite(_ text: String, clusterName: String, server: IPv6Address) throws -> String {
+        let parsed: Node?
+        do {
+            parsed = try Yams.compose(yaml: text)
+        } catch {
+            throw RewriteError(description: "\(remotePath) is not valid YAML: \(error)")
+        }
+        guard let root = parsed, case .mapping(var top) = root else {
+            throw RewriteError(description: "\(remotePath) is not a kubeconfig (no top-level mapping)")
+        }
+        guard let clusters = top["clusters"], case .sequence = clusters else {
+            throw RewriteError(description: "\(remotePath) has no clusters list")
+        }
+        func rename(_ node: Node?) -> Node? {
+            guard let node, node.string == "default" else { return node }
+            return Node(clusterName, Tag(.str), .doubleQuoted)
+        }
+        top["clusters"] = mapItems(clusters) { item in
+            var item = item
+            if let renamed = rename(item["name"]) { item["name"] = renamed }
+            if var cluster = item["cluster"]?.mapping {
+                if let url = cluster["server"]?.string {
+                    cluster["server"] = Node(serverURL(server, port: port(of: url)), Tag(.str), .plain)
+                }
+                item["cluster"] = .mapping(cluster)
+            }
+            return item
+        }
+        if let contexts = top["contexts"] {
+            top["contexts"] = mapItems(contexts) { item in
+                var item = item
+                if let renamed = rename(item["name"]) { item["name"] = renamed }
+                if var context = item["context"]?.mapping {
+                    if let c = rename(context["cluster"]) { context["cluster"] = c }
+                    if let u = rename(context["user"]) { context["user"] = u }
+                    item["context"] = .mapping(context)
+                }
+                return item
+            }
+        }
+        if let users = top["users"] {
+            top["users"] = mapItems(users) { item in
+                var item = item
+                if let renamed = rename(item["name"]) { item["name"] = renamed }
+                return item
+            }
+        }
+        if let current = rename(top["current-context"]) { top["current-context"] = current }
+        return try Yams.serialize(node: .mapping(top), width: -1)
+    }
+
+    /// Applies `transform` to each mapping in a sequence.
+    static func mapItems(_ node: Node, _ transform: (Node.Mapping) -> Node.Mapping) -> Node {
+        guard case .sequence(var seq) = node else { return node }
+        for i in seq.indices {
+            if case .mapping(let m) = seq[i] { seq[i] = .mapping(transform(m)) }
+        }
+        return .sequence(seq)
+    }
+
+    /// The port of `https://[::1]:6443` / `https://127.0.0.1:6443`; 6443 when absent.
+    static func port(of url: String) -> Int {
+        guard let hostStart = url.range(of: "://")?.upperBound else { return 6443 }
+        var rest = url[hostStart...]
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            let after = rest[rest.index(after: close)...]
+            return after.hasPrefix(":") ? Int(after.dropFirst()) ?? 6443 : 6443
+        }
+        if let colon = rest.lastIndex(of: ":") { return Int(rest[rest.index(after: colon)...]) ?? 6443 }
+        return 6443
+    }
+
+    /// Where `fleet kubeconfig` writes by default: `<inventory dir>/<cluster name>.kubeconfig`.
+    public static func defaultOutput(for inventory: Inventory) -> String {
+        (inventory.directory as NSString).appendingPathComponent("\(inventory.cluster.name).kubeconfig")
+    }
+
+    /// Reads the first server's kubeconfig and returns it rewritten.
+    public static func fetch(inventory: Inventory, connector: Connector) throws -> String {
+        let server = inventory.firstServer
+        let connection = try connector.connect(to: server)
+        defer { connection.close() }
+        guard let data = try connection.read(remotePath) else {
+            throw RewriteError(description: """
+                \(server.name) has no \(remotePath): the K3s server is not installed or has not started yet (run fleet up)
+                """)
+        }
+        return try rewrite(String(decoding: data, as: UTF8.self), clusterName: inventory.cluster.name,
+                           server: server.nodeIP)
+    }
+
+    /// Writes `text` to `path` with mode 0600, atomically: a new file in the same directory, synced,
+    /// then renamed over the target. The content is never readable by others, even for a moment.
+    public static func save(_ text: String, to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let directory = dir.isEmpty ? "." : dir
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let tmp = (directory as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).tmp")
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw RewriteError(description: "cannot create \(tmp): \(String(cString: strerror(errno)))")
+        }
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let err = String(cString: strerror(errno))
+                close(fd)
+                throw RewriteError(description: "cannot write \(tmp): \(err)")
+            }
+            written += n
+        }
+        fchmod(fd, 0o600)
+        fsync(fd)
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            throw RewriteError(description: "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))")
+        }
+        ok = true
+    }
+}

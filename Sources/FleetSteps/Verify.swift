@@ -1,0 +1,299 @@
+import FleetCore
+import Foundation
+
+/// The parts of `kubectl get … -o json` that verify reads.
+public enum KubeJSON {
+    public struct List<Item: Decodable & Sendable>: Decodable, Sendable {
+        public var items: [Item]
+    }
+
+    public struct Metadata: Decodable, Sendable {
+        public var name: String
+        public var namespace: String?
+        public var labels: [String: String]?
+    }
+
+    public struct Node: Decodable, Sendable {
+        public struct Spec: Decodable, Sendable {
+            public var podCIDR: String?
+            public var podCIDRs: [String]?
+        }
+        public struct Address: Decodable, Sendable {
+            public var type: String
+            public var address: String
+        }
+        public struct Condition: Decodable, Sendable {
+            public var type: String
+            public var status: String
+            public var reason: String?
+            public var message: String?
+        }
+        public struct Status: Decodable, Sendable {
+            public var addresses: [Address]?
+            public var conditions: [Condition]?
+        }
+        public var metadata: Metadata
+        public var spec: Spec?
+        public var status: Status?
+
+        public var podCIDRs: [String] { spec?.podCIDRs ?? spec?.podCIDR.map { [$0] } ?? [] }
+        public var internalIPs: [String] { (status?.addresses ?? []).filter { $0.type == "InternalIP" }.map(\.address) }
+        public var ready: Condition? { status?.conditions?.first { $0.type == "Ready" } }
+        public var role: String {
+            let labels = metadata.labels ?? [:]
+            if labels["node-role.kubernetes.io/control-plane"] != nil || labels["node-role.kubernetes.io/master"] != nil {
+                return "control-plane"
+            }
+            return "agent"
+        }
+    }
+
+    public struct Pod: Decodable, Sendable {
+        public struct Spec: Decodable, Sendable {
+            public var nodeName: String?
+            public var hostNetwork: Bool?
+        }
+        public struct IP: Decodable, Sendable { public var ip: String }
+        public struct Status: Decodable, Sendable {
+            public var phase: String?
+            public var podIP: String?
+            public var podIPs: [IP]?
+        }
+        public var metadata: Metadata
+        public var spec: Spec?
+        public var status: Status?
+
+        public var ips: [String] { status?.podIPs?.map(\.ip) ?? status?.podIP.map { [$0] } ?? [] }
+    }
+
+    public struct Service: Decodable, Sendable {
+        public struct Spec: Decodable, Sendable {
+            public var clusterIP: String?
+            public var clusterIPs: [String]?
+            public var type: String?
+        }
+        public var metadata: Metadata
+        public var spec: Spec?
+
+        public var clusterIPs: [String] {
+            (spec?.clusterIPs ?? spec?.clusterIP.map { [$0] } ?? []).filter { !$0.isEmpty && $0 != "None" }
+        }
+    }
+
+    public static func decode<Item: Decodable & Sendable>(_ type: Item.Type, _ text: String) throws -> [Item] {
+        try JSONDecoder().decode(List<Item>.self, from: Data(text.utf8)).items
+    }
+}
+
+/// One row of verify's table.
+public struct NodeRow: Sendable, Equatable {
+    public var name: String
+    public var role: String
+    public var internalIP: String
+    public var podCIDR: String
+    public var ready: String
+}
+
+/// What verify concluded: the table, and every check that does not hold yet.
+public struct VerifyReport: Sendable, Equatable {
+    public var rows: [NodeRow] = []
+    public var problems: [String] = []
+    public var notes: [String] = []
+    public var podsChecked = 0
+    public var servicesChecked = 0
+
+    public var passed: Bool { problems.isEmpty }
+
+    public var table: String {
+        let header = NodeRow(name: "NODE", role: "ROLE", internalIP: "INTERNAL-IP", podCIDR: "POD-CIDR", ready: "READY")
+        let all = [header] + rows
+        func width(_ f: (NodeRow) -> String) -> Int { all.map { f($0).count }.max() ?? 0 }
+        let w = [width(\.name), width(\.role), width(\.internalIP), width(\.podCIDR)]
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        return all.map { r in
+            [pad(r.name, w[0]), pad(r.role, w[1]), pad(r.internalIP, w[2]), pad(r.podCIDR, w[3]), r.ready]
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
+
+public enum Verify {
+    /// Parses an IPv6 CIDR without insisting on zero host bits (the API never sends them anyway).
+    static func cidr(_ text: String) -> IPv6CIDR? {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2, let a = IPv6Address(String(parts[0])), let n = Int(parts[1]), (0...128).contains(n) else {
+            return nil
+        }
+        return IPv6CIDR(masking: a, prefixLength: n)
+    }
+
+    /// Pure: checks the cluster's objects against the inventory.
+    public static func evaluate(inventory: Inventory, nodes: [KubeJSON.Node], pods: [KubeJSON.Pod],
+                                services: [KubeJSON.Service]) -> VerifyReport {
+        var r = VerifyReport()
+        let clusterCIDR = inventory.cluster.clusterCIDR
+        let serviceCIDR = inventory.cluster.serviceCIDR
+        var byName: [String: KubeJSON.Node] = [:]
+        for n in nodes { byName[n.metadata.name] = n }
+
+        for host in inventory.hosts {
+            guard let node = byName[host.name] else {
+                r.problems.append("\(host.name): not a node of the cluster yet")
+                r.rows.append(NodeRow(name: host.name, role: host.role == .server ? "control-plane" : "agent",
+                                      internalIP: "-", podCIDR: "-", ready: "missing"))
+                continue
+            }
+            let ready = node.ready
+            let readyText = ready?.status == "True" ? "Ready" : (ready.map { "NotReady (\($0.status))" } ?? "NotReady")
+            r.rows.append(NodeRow(name: host.name, role: node.role, internalIP: node.internalIPs.joined(separator: ","),
+                                  podCIDR: node.podCIDRs.joined(separator: ","), ready: readyText))
+            if ready?.status != "True" {
+                let why = [ready?.reason, ready?.message].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+                r.problems.append("\(host.name): not Ready" + (why.isEmpty ? "" : " (\(why))"))
+            }
+            let ips = node.internalIPs
+            let parsed = ips.compactMap(IPv6Address.init)
+            if ips.isEmpty {
+                r.problems.append("\(host.name): no InternalIP address")
+            } else if !parsed.contains(host.nodeIP) {
+                r.problems.append("\(host.name): InternalIP \(ips.joined(separator: ",")) is not node_ip \(host.nodeIP)")
+            }
+            if ips.count != parsed.count {
+                let other = ips.filter { IPv6Address($0) == nil }
+                r.problems.append("\(host.name): InternalIP \(other.joined(separator: ",")) is not IPv6 (an IPv6-only node must have only IPv6 addresses)")
+            }
+            let cidrs = node.podCIDRs
+            if cidrs.isEmpty {
+                r.problems.append("\(host.name): no podCIDR allocated yet")
+            }
+            for text in cidrs {
+                guard let c = cidr(text) else {
+                    r.problems.append("\(host.name): podCIDR \(text) is not an IPv6 range")
+                    continue
+                }
+                if !clusterCIDR.contains(c.address) || c.prefixLength < clusterCIDR.prefixLength {
+                    r.problems.append("\(host.name): podCIDR \(text) is outside cluster_cidr \(clusterCIDR)")
+                }
+            }
+        }
+        let extra = nodes.map(\.metadata.name).filter { inventory.host(named: $0) == nil }
+        if !extra.isEmpty {
+            r.notes.append("node(s) not in the inventory: \(extra.sorted().joined(separator: ", "))")
+        }
+
+        for pod in pods {
+            let phase = pod.status?.phase ?? ""
+            if pod.spec?.hostNetwork == true || phase == "Succeeded" || phase == "Failed" { continue }
+            let ips = pod.ips
+            if ips.isEmpty { continue }
+            r.podsChecked += 1
+            let name = "\(pod.metadata.namespace ?? "default")/\(pod.metadata.name)"
+            for text in ips {
+                guard let a = IPv6Address(text) else {
+                    r.problems.append("pod \(name): IP \(text) is not IPv6")
+                    continue
+                }
+                if !clusterCIDR.contains(a) {
+                    r.problems.append("pod \(name): IP \(text) is outside cluster_cidr \(clusterCIDR)")
+                }
+            }
+        }
+
+        for svc in services {
+            let ips = svc.clusterIPs
+            if ips.isEmpty { continue }
+            r.servicesChecked += 1
+            let name = "\(svc.metadata.namespace ?? "default")/\(svc.metadata.name)"
+            for text in ips {
+                guard let a = IPv6Address(text) else {
+                    r.problems.append("service \(name): cluster IP \(text) is not IPv6")
+                    continue
+                }
+                if !serviceCIDR.contains(a) {
+                    r.problems.append("service \(name): cluster IP \(text) is outside service_cidr \(serviceCIDR)")
+                }
+            }
+        }
+        return r
+    }
+
+    /// The three lists in one round trip.
+    static let command: String = {
+        var s = FactScript()
+        for kind in ["nodes", "pods", "svc"] {
+            s.add(kind, "\(K3sInstall.binaryPath) kubectl get \(kind) \(kind == "nodes" ? "" : "-A ")-o json </dev/null")
+        }
+        return s.command
+    }()
+
+    /// Pure: the command's output → a report, or why it could not be read.
+    public static func evaluate(output: String, inventory: Inventory) -> VerifyReport {
+        let s = FactScript.sections(output)
+        var r: VerifyReport
+        do {
+            let nodes = try KubeJSON.decode(KubeJSON.Node.self, s["nodes"] ?? "")
+            let pods = try KubeJSON.decode(KubeJSON.Pod.self, s["pods"] ?? "")
+            let services = try KubeJSON.decode(KubeJSON.Service.self, s["svc"] ?? "")
+            r = evaluate(inventory: inventory, nodes: nodes, pods: pods, services: services)
+        } catch {
+            r = VerifyReport()
+            r.problems.append("the API did not answer with node, pod and service lists yet")
+        }
+        return r
+    }
+}
+
+/// `k3s_verify`: polls the cluster until every inventory host is a Ready node with its node_ip
+/// and a pod range inside cluster_cidr, every pod IP is IPv6 inside cluster_cidr and every
+/// service IP inside service_cidr. Prints a table; on timeout lists what is not yet true.
+///
+///     action = "k3s_verify"
+///     target = "first-server"
+///     timeout = 180    # optional
+///     interval = 2     # optional
+public struct K3sVerifyAction: Action {
+    public var wait: Double
+    public var interval: Double
+
+    public init(_ p: StepParams) throws {
+        wait = try p.number("timeout") ?? 180
+        interval = try p.number("interval") ?? 2
+        guard wait > 0 else { throw p.error("timeout", "must be > 0") }
+        guard interval > 0 else { throw p.error("interval", "must be > 0") }
+    }
+
+    public init(wait: Double = 180, interval: Double = 2) {
+        self.wait = wait
+        self.interval = interval
+    }
+
+    public func plan(_ vars: TemplateVariables) -> [String] {
+        ["until every host is a Ready node with its node_ip, pod CIDRs and pod IPs in \(vars["cluster.cluster_cidr"]) "
+            + "and service IPs in \(vars["cluster.service_cidr"]) (every \(interval) s, at most \(Int(wait)) s)"]
+    }
+
+    public func run(_ ctx: TaskContext) throws -> ActionOutcome {
+        let start = Date()
+        var polls = 0
+        while true {
+            polls += 1
+            let r = try ctx.run(Verify.command, timeout: min(60, max(10, wait)))
+            let report = Verify.evaluate(output: r.stdoutText, inventory: ctx.inventory)
+            let elapsed = Date().timeIntervalSince(start)
+            if report.passed {
+                var lines = ["\(ctx.inventory.hosts.count) node(s) Ready on IPv6, \(report.podsChecked) pod(s) and "
+                    + "\(report.servicesChecked) service(s) in range (after \(polls) poll(s), \(String(format: "%.1f", elapsed)) s)"]
+                lines.append(report.table)
+                lines += report.notes.map { "note: " + $0 }
+                return .ok(lines.joined(separator: "\n"))
+            }
+            if elapsed + interval > wait || ctx.cancelled {
+                var lines = ["not yet true after \(Int(elapsed)) s (\(polls) poll(s)):"]
+                lines += report.problems.map { "  - " + $0 }
+                lines.append(report.table)
+                throw TaskFailure(lines.joined(separator: "\n"), result: r)
+            }
+            Thread.sleep(forTimeInterval: interval)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import FleetCore
+import FleetRemote
+import FleetSteps
+import Foundation
+
+extension Fleet {
+    struct Kubeconfig: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch the cluster's kubeconfig, pointed at the first server's IPv6 address.",
+            discussion: """
+                Reads /etc/rancher/k3s/k3s.yaml from the first server, sets its server to https://[node_ip]:6443, \
+                renames the "default" cluster, context and user to the cluster's name, and writes it with mode 0600 \
+                (default: <inventory dir>/<cluster name>.kubeconfig).
+                """)
+
+        @Argument(help: "The inventory file (TOML).")
+        var inventory: String
+
+        @Option(name: .shortAndLong, help: "Where to write the kubeconfig.")
+        var output: String?
+
+        func run() throws {
+            let inv = try InventoryOptions.parse([inventory]).load()
+            let path = output ?? FleetSteps.Kubeconfig.defaultOutput(for: inv)
+            do {
+                let text = try FleetSteps.Kubeconfig.fetch(inventory: inv, connector: SSHConnector())
+                try FleetSteps.Kubeconfig.save(text, to: path)
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+            print("wrote \(path) (mode 0600): kubectl --kubeconfig \(path) get nodes")
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import FleetCore
+import FleetTestSupport
+@testable import FleetSteps
+import Foundation
+import XCTest
+
+/// The K3s config files, the forwarding values, the playbook and add-worker's plan.
+final class K3sPlaybookTests: XCTestCase {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+    static var playbookPath: String { repo + "/playbooks/k3s-ipv6.toml" }
+
+    func inventory(_ hosts: [(String, HostRole)] = [("s1", .server), ("a1", .agent), ("a2", .agent)],
+                   cluster: ClusterConfig? = nil) throws -> Inventory {
+        let base = Fixtures.inventory(hosts)
+        var inv = try Inventory(path: base.path, cluster: base.cluster, k3s: base.k3s, hosts: base.hosts)
+        if let cluster { inv.cluster = cluster }
+        return inv
+    }
+
+    func testServerConfig() throws {
+        var cluster = ClusterConfig(name: "lab", disable: ["traefik", "servicelb"], k3sVersion: "v1.31.5+k3s1",
+                                    tlsSAN: ["k3s.example.org", "fd00:10:0::1", "2001:db8::5"])
+        cluster.clusterCIDR = try IPv6CIDR(parsing: "2001:20:30::/56")
+        let inv = try inventory(cluster: cluster)
+        let text = try K3sConfigFile.render(K3sConfigFile.server(host: inv.hosts[0], inventory: inv))
+        XCTAssertEqual(text, """
+            # Written by fleet. Changes here are overwritten on the next run.
+            node-name: "s1"
+            node-ip: "fd00:10::1"
+            cluster-cidr: "2001:20:30::/56"
+            service-cidr: "fd00:43::/112"
+            cluster-dns: "fd00:43::a"
+            flannel-ipv6-masq: true
+            disable:
+            - "traefik"
+            - "servicelb"
+            tls-san:
+            - "fd00:10::1"
+            - "k3s.example.org"
+            - "2001:db8::5"
+            write-kubeconfig-mode: "0600"
+
+            """)
+    }
+
+    func testServerConfigWithoutDisable() throws {
+        let inv = try inventory()
+        let text = try K3sConfigFile.render(K3sConfigFile.server(host: inv.hosts[0], inventory: inv))
+        XCTAssertFalse(text.contains("disable"))
+        XCTAssertTrue(text.contains("tls-san:\n- \"fd00:10::1\"\nwrite-kubeconfig-mode: \"0600\"\n"), text)
+    }
+
+    func testAgentConfigBracketsTheServerAndNamesTheTokenFile() throws {
+        let inv = try inventory()
+        let text = try K3sConfigFile.render(K3sConfigFile.agent(host: inv.hosts[2], inventory: inv))
+        XCTAssertEqual(text, """
+            # Written by fleet. Changes here are overwritten on the next run.
+            server: "https://[fd00:10::1]:6443"
+            node-name: "a2"
+            node-ip: "fd00:10::3"
+            token-file: "/etc/rancher/k3s/fleet-token"
+
+            """)
+    }
+
+    func testForwardingValues() {
+        XCTAssertEqual(IPv6ForwardingAction.values(uplink: "eth0").map { "\($0.key)=\($0.value)" }, [
+            "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.forwarding=1",
+            "net.ipv6.conf.default.accept_ra=2", "net.ipv6.conf.eth0.accept_ra=2",
+        ])
+        XCTAssertEqual(IPv6ForwardingAction.values(uplink: "eth0.100").last?.key, "net/ipv6/conf/eth0.100/accept_ra",
+                       "a VLAN interface's dot would split the dotted key")
+    }
+
+    func playbook() throws -> Playbook {
+        try Playbook.load(path: Self.playbookPath, registry: K3sActions.registry)
+    }
+
+    func testThePlaybookLoadsWithEveryStepDescribed() throws {
+        let book = try playbook()
+        XCTAssertEqual(book.steps.map(\.name),
+                       ["preflight", "kernel-ipv6", "forwarding", "server-install", "token", "agent-join", "verify"])
+        XCTAssertEqual(book.steps.map(\.actionName),
+                       ["k3s_preflight", "sysctl", "ipv6_forwarding", "k3s_server", "fetch_secret", "k3s_agent", "k3s_verify"])
+        for step in book.steps { XCTAssertFalse(step.description.isEmpty, step.name) }
+        XCTAssertEqual(book.step(named: "agent-join")?.needs, ["token"])
+        XCTAssertEqual(book.step(named: "token")?.action.produces, ["token"])
+        XCTAssertEqual(book.step(named: "server-install")?.target, .firstServer)
+        XCTAssertEqual(book.step(named: "verify")?.target, .firstServer)
+        XCTAssertEqual(book.step(named: "agent-join")?.target, .agents)
+    }
+
+    func testUnknownParametersAreRefused() {
+        XCTAssertThrowsError(try Fixtures.playbook("""
+            [[steps]]
+            name = "p"
+            action = "k3s_preflight"
+            allow_dynamic_adress = true
+            """, registry: K3sActions.registry)) { error in
+            XCTAssertTrue("\(error)".contains("did you mean \"allow_dynamic_address\""), "\(error)")
+        }
+    }
+
+    func testAddWorkerTouchesOnlyTheNewHostAndTheServer() throws {
+        let inv = try inventory([("s1", .server), ("a1", .agent), ("a2", .agent), ("new", .agent)])
+        let book = try playbook()
+        let runs = AddWorker.runs(playbook: book, inventory: inv, worker: "new")
+        XCTAssertEqual(runs.count, 2)
+        let join = Planner.plan(inventory: inv, playbook: book, limit: runs[0].limit, steps: runs[0].steps)
+        XCTAssertEqual(join.map { "\($0.host.name) \($0.step.name)" }, [
+            "new preflight", "new kernel-ipv6", "new forwarding", "s1 token", "new agent-join",
+        ])
+        let verify = Planner.plan(inventory: inv, playbook: book, limit: runs[1].limit, steps: runs[1].steps)
+        XCTAssertEqual(verify.map { "\($0.host.name) \($0.step.name)" }, ["s1 verify"])
+        XCTAssertEqual(runs[0].command, "add-worker")
+    }
+
+    func testPlansNeverContainTheToken() throws {
+        let inv = try inventory()
+        let book = try playbook()
+        for host in inv.hosts {
+            let vars = TemplateVariables(host: host, inventory: inv)
+            for step in book.steps {
+                let text = step.action.plan(vars).joined(separator: "\n")
+                XCTAssertFalse(text.contains("K10"), text)
+            }
+        }
+        let agentPlan = book.step(named: "agent-join")!.action.plan(TemplateVariables(host: inv.hosts[1], inventory: inv))
+        XCTAssertTrue(agentPlan[0].contains("server https://[fd00:10::1]:6443"), agentPlan[0])
+        XCTAssertTrue(agentPlan[1].contains("<secret token>"), agentPlan[1])
+    }
+}

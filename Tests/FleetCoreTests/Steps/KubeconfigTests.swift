@@ -1,0 +1,108 @@
+import FleetCore
+import FleetTestSupport
+@testable import FleetSteps
+import Foundation
+import XCTest
+
+final class KubeconfigTests: XCTestCase {
+    /// The shape K3s writes on an IPv6-only server (data shortened).
+    static let k3sYAML = """
+        apiVersion: v1
+        clusters:
+        - cluster:
+            certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
+            server: https://[::1]:6443
+          name: default
+        contexts:
+        - context:
+            cluster: default
+            user: default
+          name: default
+        current-context: default
+        kind: Config
+        preferences: {}
+        users:
+        - name: default
+          user:
+            client-certificate-data: Q0VSVA==
+            client-key-data: S0VZ
+
+        """
+
+    func testPointsAtTheServerAndRenamesDefault() throws {
+        let out = try Kubeconfig.rewrite(Self.k3sYAML, clusterName: "lab", server: IPv6Address("fd42:f1ee:7:1::1:1")!)
+        XCTAssertEqual(out, """
+            apiVersion: v1
+            clusters:
+            - cluster:
+                certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==
+                server: https://[fd42:f1ee:7:1::1:1]:6443
+              name: "lab"
+            contexts:
+            - context:
+                cluster: "lab"
+                user: "lab"
+              name: "lab"
+            current-context: "lab"
+            kind: Config
+            preferences: {}
+            users:
+            - name: "lab"
+              user:
+                client-certificate-data: Q0VSVA==
+                client-key-data: S0VZ
+
+            """)
+    }
+
+    func testIPv4LoopbackCustomPortAndNamesThatLookLikeOtherTypes() throws {
+        let text = Self.k3sYAML.replacingOccurrences(of: "https://[::1]:6443", with: "https://127.0.0.1:7443")
+        let out = try Kubeconfig.rewrite(text, clusterName: "0600", server: IPv6Address("2001:db8::10")!)
+        XCTAssertTrue(out.contains("server: https://[2001:db8::10]:7443\n"), out)
+        XCTAssertTrue(out.contains("current-context: \"0600\"\n"), "a name is always a string: \(out)")
+        XCTAssertFalse(out.contains("default"), out)
+    }
+
+    func testOtherEntriesAreKept() throws {
+        let text = Self.k3sYAML.replacingOccurrences(of: "users:\n", with: """
+            users:
+            - name: someone-else
+              user:
+                token: abc
+
+            """)
+        let out = try Kubeconfig.rewrite(text, clusterName: "prod", server: IPv6Address("fd00::1")!)
+        XCTAssertTrue(out.contains("- name: someone-else\n  user:\n    token: abc\n"), out)
+        XCTAssertTrue(out.contains("- name: \"prod\"\n"), out)
+    }
+
+    func testRefusesWhatIsNotAKubeconfig() {
+        XCTAssertThrowsError(try Kubeconfig.rewrite("just text", clusterName: "x", server: IPv6Address("fd00::1")!))
+        XCTAssertThrowsError(try Kubeconfig.rewrite("a: [1, 2", clusterName: "x", server: IPv6Address("fd00::1")!))
+        XCTAssertThrowsError(try Kubeconfig.rewrite("kind: Config\n", clusterName: "x", server: IPv6Address("fd00::1")!))
+    }
+
+    func testPort() {
+        XCTAssertEqual(Kubeconfig.port(of: "https://[::1]:6443"), 6443)
+        XCTAssertEqual(Kubeconfig.port(of: "https://[::1]:16443/"), 16443)
+        XCTAssertEqual(Kubeconfig.port(of: "https://[::1]"), 6443)
+        XCTAssertEqual(Kubeconfig.port(of: "https://127.0.0.1:7443"), 7443)
+    }
+
+    func testSavesWithMode0600AndReplacesAtomically() throws {
+        let dir = try ScratchDirectory()
+        defer { dir.remove() }
+        let path = dir.file("sub/lab.kubeconfig")
+        try Kubeconfig.save("one\n", to: path)
+        try Kubeconfig.save("two\n", to: path)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "two\n")
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.file("sub")), ["lab.kubeconfig"])
+    }
+
+    func testDefaultOutputIsBesideTheInventory() {
+        let inv = Fixtures.inventory([("s1", .server)], path: "/srv/clusters/inventory/prod.toml", clusterName: "prod")
+        XCTAssertEqual(Kubeconfig.defaultOutput(for: inv), "/srv/clusters/inventory/prod.kubeconfig")
+    }
+}
