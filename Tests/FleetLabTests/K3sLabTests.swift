@@ -10,27 +10,14 @@ import XCTest
 ///
 /// The tests share one cluster and run in the order of their names; each brings the cluster up
 /// first if an earlier one has not.
-final class K3sLabTests: XCTestCase {
-    nonisolated(unsafe) static var lab: Lab?
+final class K3sLabTests: LabTestCase {
+    override class var labSpec: (hosts: Int, name: String, net: String) { (5, "k3stest", "73") }
     nonisolated(unsafe) static var first: (summary: RunSummary, output: String, seconds: Double)?
     nonisolated(unsafe) static var scanner: CommandLineScanner?
 
-    override class func setUp() {
-        super.setUp()
-        lab = try? Lab.up(5, name: "k3stest", net: "73")
-    }
-
     override class func tearDown() {
         scanner?.stop()
-        lab?.down()
-        lab = nil
         super.tearDown()
-    }
-
-    func lab() throws -> Lab {
-        try Lab.requireLab()
-        guard let lab = K3sLabTests.lab else { throw LabError("the lab did not come up") }
-        return lab
     }
 
     /// The cluster's inventory: the lab's, without host 5 (which add-worker brings in).

@@ -122,3 +122,29 @@ struct LabError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
+
+/// A test class with a lab of its own, brought up once for the class and torn down after it.
+class LabTestCase: XCTestCase {
+    /// Hosts, name and net (a hex number no other test class uses) of the class's lab.
+    class var labSpec: (hosts: Int, name: String, net: String) { (1, "labtest", "70") }
+
+    nonisolated(unsafe) private static var labs: [String: Lab] = [:]
+
+    override class func setUp() {
+        super.setUp()
+        let spec = labSpec
+        labs[spec.name] = try? Lab.up(spec.hosts, name: spec.name, net: spec.net)
+    }
+
+    override class func tearDown() {
+        labs.removeValue(forKey: labSpec.name)?.down()
+        super.tearDown()
+    }
+
+    /// The class's lab; skips without root, fails when it did not come up.
+    func lab() throws -> Lab {
+        try Lab.requireLab()
+        guard let lab = LabTestCase.labs[type(of: self).labSpec.name] else { throw LabError("the lab did not come up") }
+        return lab
+    }
+}

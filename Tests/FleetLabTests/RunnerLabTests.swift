@@ -4,25 +4,8 @@ import Foundation
 import XCTest
 
 /// The runner, the state file, `--retry-failed` and `status` against real sshd hosts.
-final class RunnerLabTests: XCTestCase {
-    nonisolated(unsafe) static var lab: Lab?
-
-    override class func setUp() {
-        super.setUp()
-        lab = try? Lab.up(3, name: "runtest", net: "72")
-    }
-
-    override class func tearDown() {
-        lab?.down()
-        lab = nil
-        super.tearDown()
-    }
-
-    func lab() throws -> Lab {
-        try Lab.requireLab()
-        guard let lab = RunnerLabTests.lab else { throw LabError("the lab did not come up") }
-        return lab
-    }
+final class RunnerLabTests: LabTestCase {
+    override class var labSpec: (hosts: Int, name: String, net: String) { (3, "runtest", "72") }
 
     /// A fresh inventory file (own state file) for one test.
     func inventory(_ lab: Lab, _ name: String) throws -> Inventory {

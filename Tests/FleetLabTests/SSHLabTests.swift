@@ -5,25 +5,8 @@ import Foundation
 import XCTest
 
 /// The SSH layer against real OpenSSH servers reached over IPv6.
-final class SSHLabTests: XCTestCase {
-    nonisolated(unsafe) static var lab: Lab?
-
-    override class func setUp() {
-        super.setUp()
-        lab = try? Lab.up(21, name: "sshtest", net: "71")
-    }
-
-    override class func tearDown() {
-        lab?.down()
-        lab = nil
-        super.tearDown()
-    }
-
-    func lab() throws -> Lab {
-        try Lab.requireLab()
-        guard let lab = SSHLabTests.lab else { throw LabError("the lab did not come up") }
-        return lab
-    }
+final class SSHLabTests: LabTestCase {
+    override class var labSpec: (hosts: Int, name: String, net: String) { (21, "sshtest", "71") }
 
     func target(_ lab: Lab, _ index: Int, knownHosts: String? = nil, policy: HostKeyCheck = .strict,
                 identity: String? = nil, passphrase: String? = nil, timeout: Double = 5) -> SSHTarget {
