@@ -20,10 +20,11 @@ public enum Planner {
                             steps stepFilter: Set<String>? = nil,
                             retryFailed previous: RunState? = nil) -> [PlannedTask] {
         var tasks: [PlannedTask] = []
+        let settings = inventorySettings(inventory)
         for (i, step) in playbook.steps.enumerated() where stepFilter?.contains(step.name) ?? true {
             for host in step.target.hosts(in: inventory) {
                 let vars = TemplateVariables(host: host, inventory: inventory)
-                tasks.append(PlannedTask(host: host, step: step, stepIndex: i, digest: digest(step, vars)))
+                tasks.append(PlannedTask(host: host, step: step, stepIndex: i, digest: digest(step, vars, settings: settings)))
             }
         }
         if let limit {
@@ -70,9 +71,29 @@ public enum Planner {
         inventory.hosts.firstIndex { $0.name == host.name } ?? 0
     }
 
-    public static func digest(_ step: Step, _ vars: TemplateVariables) -> String {
-        let text = ([step.actionName, step.target.description, step.needs.joined(separator: ",")] + step.action.plan(vars))
-            .joined(separator: "\n")
+    /// Cluster-wide settings steps read without naming them in templates (`disable`, `tls_san`, the
+    /// air-gap files): part of every digest, so changing one reruns what `--retry-failed` would
+    /// otherwise skip. Air-gap files count by name, size and modification time, not content.
+    public static func inventorySettings(_ inventory: Inventory) -> String {
+        let c = inventory.cluster
+        var parts = ["cluster \(c.name) \(c.clusterCIDR) \(c.serviceCIDR) \(c.effectiveClusterDNS) masq=\(c.flannelIPv6Masq)",
+                     "disable=\(c.disable.joined(separator: ",")) version=\(c.k3sVersion) tls_san=\(c.tlsSAN.joined(separator: ","))",
+                     "k3s source=\(inventory.k3s.source.rawValue)"]
+        if inventory.k3s.source == .airgap, let dir = inventory.k3s.airgapDir {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir).sorted()) ?? []
+            for name in names {
+                let attrs = try? FileManager.default.attributesOfItem(atPath: (dir as NSString).appendingPathComponent(name))
+                let size = (attrs?[.size] as? NSNumber)?.int64Value ?? -1
+                let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+                parts.append("airgap \(name) \(size) \(mtime)")
+            }
+        }
+        return parts.joined(separator: "\n")
+    }
+
+    public static func digest(_ step: Step, _ vars: TemplateVariables, settings: String = "") -> String {
+        let text = ([step.actionName, step.target.description, step.needs.joined(separator: ","), settings]
+            + step.action.plan(vars)).joined(separator: "\n")
         return sha256Hex(Data(text.utf8))
     }
 }
