@@ -41,7 +41,7 @@ let package = Package(
         // The runner's Connection over FleetSSH: where the SSH layer meets the inventory.
         .target(
             name: "FleetRemote",
-            dependencies: ["FleetCore", "FleetSSH"]
+            dependencies: ["FleetCore", "FleetSSH", .product(name: "Logging", package: "swift-log")]
         ),
         // The K3s steps: see FleetCore's Connection, never an SSH session.
         .target(

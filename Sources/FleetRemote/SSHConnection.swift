@@ -1,6 +1,7 @@
 import FleetCore
 import FleetSSH
 import Foundation
+import Logging
 
 /// The runner's `Connection` over a libssh2 session, with `become = "sudo"` applied.
 public final class SSHConnection: Connection, @unchecked Sendable {
@@ -27,12 +28,15 @@ public final class SSHConnection: Connection, @unchecked Sendable {
     }
 
     public func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult {
+        // Commands never carry a secret (those travel on stdin), so they can be logged as they are.
+        logger.debug("\(hostName) $ \(command)", metadata: stdin.map { ["stdin_bytes": "\($0.count)"] })
         do {
             let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout,
                                      killPrefix: become == .sudo ? "sudo -n " : "")
             if become == .sudo, r.exitCode == 1, r.stderrText.contains("sudo: a password is required") {
                 throw ConnectionError("sudo on \(hostName) asks for a password: fleet needs passwordless sudo (NOPASSWD) for \(session.target.user)", unreachable: false)
             }
+            logger.debug("\(hostName) \(r.timedOut ? "timed out" : r.exitSignal.map { "signal \($0)" } ?? "exit \(r.exitCode ?? -1)") in \(Int(r.duration * 1000)) ms")
             return CommandResult(stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, exitSignal: r.exitSignal,
                                  timedOut: r.timedOut, duration: r.duration)
         } catch {
@@ -75,11 +79,17 @@ public struct SSHConnector: Connector {
     }
 
     public func connect(to host: FleetCore.Host) throws -> Connection {
+        let start = Date()
         do {
             let s = try SSHSession.connect(target(for: host))
+            logger.info("\(host.name): connected to \(formatHostPort(host.address, host.ssh.port)) as \(host.ssh.user) in \(Int(Date().timeIntervalSince(start) * 1000)) ms, host key \(s.hostKeyType) \(s.hostKeyFingerprint)")
             return SSHConnection(session: s, hostName: host.name, become: host.ssh.become)
         } catch let e as SSHError {
+            logger.info("\(host.name): \(e)")
             throw ConnectionError(e.description, unreachable: e.isUnreachable)
         }
     }
 }
+
+/// Set the level with `FLEET_LOG=debug` (every command and its exit) or `FLEET_LOG=info` (connections).
+let logger = Logger(label: "fleet.ssh")

@@ -188,15 +188,7 @@ public enum Verify {
             if ips.isEmpty { continue }
             r.podsChecked += 1
             let name = "\(pod.metadata.namespace ?? "default")/\(pod.metadata.name)"
-            for text in ips {
-                guard let a = IPv6Address(text) else {
-                    r.problems.append("pod \(name): IP \(text) is not IPv6")
-                    continue
-                }
-                if !clusterCIDR.contains(a) {
-                    r.problems.append("pod \(name): IP \(text) is outside cluster_cidr \(clusterCIDR)")
-                }
-            }
+            r.problems += addressProblems(ips, "pod \(name): IP", inside: clusterCIDR, named: "cluster_cidr")
         }
 
         for svc in services {
@@ -204,15 +196,7 @@ public enum Verify {
             if ips.isEmpty { continue }
             r.servicesChecked += 1
             let name = "\(svc.metadata.namespace ?? "default")/\(svc.metadata.name)"
-            for text in ips {
-                guard let a = IPv6Address(text) else {
-                    r.problems.append("service \(name): cluster IP \(text) is not IPv6")
-                    continue
-                }
-                if !serviceCIDR.contains(a) {
-                    r.problems.append("service \(name): cluster IP \(text) is outside service_cidr \(serviceCIDR)")
-                }
-            }
+            r.problems += addressProblems(ips, "service \(name): cluster IP", inside: serviceCIDR, named: "service_cidr")
         }
         return r
     }
@@ -295,5 +279,13 @@ public struct K3sVerifyAction: Action {
             }
             Thread.sleep(forTimeInterval: interval)
         }
+    }
+}
+
+/// `<what> <ip> is not IPv6` / `… is outside <name> <range>` for each address that is not in `range`.
+func addressProblems(_ ips: [String], _ what: String, inside range: IPv6CIDR, named rangeName: String) -> [String] {
+    ips.compactMap { text in
+        guard let a = IPv6Address(text) else { return "\(what) \(text) is not IPv6" }
+        return range.contains(a) ? nil : "\(what) \(text) is outside \(rangeName) \(range)"
     }
 }
