@@ -1,0 +1,278 @@
+import FleetCore
+import Foundation
+
+/// One thing `fleet check` found: an error (`up` would fail) or a warning.
+public struct CheckFinding: Sendable, Equatable, Encodable {
+    public enum Severity: String, Sendable, Encodable {
+        case error, warning
+    }
+
+    public var host: String
+    public var severity: Severity
+    /// A short name for what was checked: `ssh`, `node_ip`, `default_route`, `disk`, …
+    public var check: String
+    public var message: String
+    public var fix: String
+
+    public init(host: String, severity: Severity, check: String, message: String, fix: String) {
+        self.host = host
+        self.severity = severity
+        self.check = check
+        self.message = message
+        self.fix = fix
+    }
+
+    /// `HOST SEVERITY: finding — fix`
+    public var line: String {
+        "\(host) \(severity.rawValue.uppercased()): \(message)" + (fix.isEmpty ? "" : " — \(fix)")
+    }
+
+    public var jsonLine: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? e.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+/// What `fleet check` reads from a host beyond the preflight facts.
+public struct CheckFacts: Sendable, Equatable {
+    public var preflight: PreflightFacts
+    /// Kilobytes free on the file system that holds (or will hold) `/var/lib/rancher`.
+    public var freeKB: Int?
+    /// The directory `df` was asked about (the nearest existing one).
+    public var diskPath: String?
+    /// `/run/systemd/system` exists.
+    public var systemdRunning: Bool
+    /// `systemctl` is on PATH.
+    public var systemctl: Bool
+    /// `rc-service` is on PATH (OpenRC, which K3s also supports).
+    public var openrc: Bool
+    /// `k3s --version`'s version word, when K3s is installed.
+    public var k3sVersion: String?
+    /// Which uninstall scripts exist: `server` (`k3s-uninstall.sh`), `agent` (`k3s-agent-uninstall.sh`).
+    public var installedRoles: [K3sInstall.Role]
+
+    public init(preflight: PreflightFacts, freeKB: Int? = nil, diskPath: String? = nil, systemdRunning: Bool = true,
+                systemctl: Bool = true, openrc: Bool = false, k3sVersion: String? = nil,
+                installedRoles: [K3sInstall.Role] = []) {
+        self.preflight = preflight
+        self.freeKB = freeKB
+        self.diskPath = diskPath
+        self.systemdRunning = systemdRunning
+        self.systemctl = systemctl
+        self.openrc = openrc
+        self.k3sVersion = k3sVersion
+        self.installedRoles = installedRoles
+    }
+}
+
+/// `fleet check`: everything `up` would refuse, found without changing anything.
+public enum Check {
+    public static let dataDirectory = "/var/lib/rancher"
+    /// Below this, an error: K3s's images and containerd alone need more.
+    public static let errorFreeKB = 500 * 1024
+    /// Below this, a warning.
+    public static let warnFreeKB = 2 * 1024 * 1024
+
+    /// The preflight fact script plus disk, init system and installed K3s.
+    static func script(_ e: PreflightExpectation) -> String {
+        var s = Preflight.factScript(e)
+        s.add("disk", "d=\(dataDirectory); while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; echo \"$d\"; df -Pk \"$d\" | tail -n 1")
+        s.add("init", "test -d /run/systemd/system && echo systemd-running; command -v systemctl >/dev/null && echo systemctl; "
+              + "command -v rc-service >/dev/null && echo openrc")
+        s.add("k3s", "k=$(command -v k3s || echo \(K3sInstall.binaryPath)); [ -x \"$k\" ] && \"$k\" --version </dev/null | head -n 1")
+        s.add("uninstall", "for r in k3s k3s-agent; do [ -e /usr/local/bin/$r-uninstall.sh ] && echo $r; done")
+        return s.command
+    }
+
+    /// Parses the script's output.
+    static func parse(_ output: String, _ e: PreflightExpectation) -> CheckFacts {
+        let s = FactScript.sections(output)
+        let disk = (s["disk"] ?? "").split(separator: "\n").map(String.init)
+        let inits = Set((s["init"] ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        let roles = (s["uninstall"] ?? "").split(separator: "\n").compactMap { line -> K3sInstall.Role? in
+            switch line.trimmingCharacters(in: .whitespaces) {
+            case "k3s": return .server
+            case "k3s-agent": return .agent
+            default: return nil
+            }
+        }
+        return CheckFacts(preflight: Preflight.parseFacts(output, e),
+                          freeKB: disk.count >= 2 ? dfAvailableKB(disk[1]) : nil,
+                          diskPath: disk.first,
+                          systemdRunning: inits.contains("systemd-running"),
+                          systemctl: inits.contains("systemctl"),
+                          openrc: inits.contains("openrc"),
+                          k3sVersion: K3sInstall.parseVersion(s["k3s"] ?? ""),
+                          installedRoles: roles)
+    }
+
+    /// The "Available" column of a `df -Pk` data line
+    /// (`/dev/sda1 30830592 9157648 20083804 32% /`).
+    public static func dfAvailableKB(_ line: String) -> Int? {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard words.count >= 6 else { return nil }
+        return Int(words[3])  // the mount point may hold spaces; the device does not
+    }
+
+    /// Inventory warnings as findings (errors stop `check` before any host is reached).
+    public static func inventoryFindings(_ inventory: Inventory) -> [CheckFinding] {
+        inventory.warnings.map {
+            CheckFinding(host: $0.host ?? "inventory", severity: .warning, check: "inventory",
+                         message: ($0.key.map { "key \"\($0)\": " } ?? "") + $0.message,
+                         fix: "see the inventory reference in the README")
+        }
+    }
+
+    public static func inventoryErrorFindings(_ errors: InventoryErrors) -> [CheckFinding] {
+        errors.errors.map {
+            CheckFinding(host: $0.host ?? "inventory", severity: .error, check: "inventory",
+                         message: $0.description, fix: "correct the inventory")
+        }
+    }
+
+    /// Pure: findings for one host's gathered facts.
+    public static func evaluate(host: String, role: HostRole, facts f: CheckFacts, expectation e: PreflightExpectation,
+                                k3sVersion want: String) -> [CheckFinding] {
+        var out: [CheckFinding] = []
+        let report = Preflight.evaluate(f.preflight, e)
+        for text in report.failures { out.append(split(text, host: host, severity: .error)) }
+        for text in report.warnings { out.append(split(text, host: host, severity: .warning)) }
+
+        // Free disk for K3s.
+        let where_ = f.diskPath.map { $0 == dataDirectory ? $0 : "\($0) (where \(dataDirectory) will be)" } ?? dataDirectory
+        if let free = f.freeKB {
+            let fix = "free space on the file system of \(dataDirectory) or give it its own volume"
+            if free < errorFreeKB {
+                out.append(CheckFinding(host: host, severity: .error, check: "disk",
+                                        message: "only \(mib(free)) free on \(where_); K3s needs at least 500 MiB",
+                                        fix: fix))
+            } else if free < warnFreeKB {
+                out.append(CheckFinding(host: host, severity: .warning, check: "disk",
+                                        message: "only \(mib(free)) free on \(where_); 2 GiB or more is recommended",
+                                        fix: fix))
+            }
+        } else {
+            out.append(CheckFinding(host: host, severity: .warning, check: "disk",
+                                    message: "could not read the free space of \(where_) (df -Pk)",
+                                    fix: "check that df (coreutils) is installed"))
+        }
+
+        // Init system.
+        if !(f.systemdRunning || f.systemctl) {
+            let what = f.openrc ? "OpenRC found, but fleet's steps drive K3s through systemd"
+                                : "no init system K3s supports (no /run/systemd/system, no systemctl)"
+            out.append(CheckFinding(host: host, severity: .error, check: "init", message: what,
+                                    fix: "run the node on a distribution booted with systemd"))
+        }
+
+        // What is installed.
+        if let have = f.k3sVersion, have != want {
+            let direction = versionLess(have, want) ? "upgrade" : (versionLess(want, have) ? "downgrade" : "replace")
+            out.append(CheckFinding(host: host, severity: .warning, check: "k3s_version",
+                                    message: "K3s \(have) is installed, the inventory wants \(want): up will \(direction) it",
+                                    fix: "set k3s_version = \"\(have)\" to keep it, or let up \(direction) it"))
+        }
+        let wantRole: K3sInstall.Role = role == .server ? .server : .agent
+        for other in f.installedRoles where other != wantRole {
+            out.append(CheckFinding(host: host, severity: .warning, check: "k3s_role",
+                                    message: "K3s is installed here as \(other.rawValue), the inventory says \(role.rawValue)",
+                                    fix: "run fleet reset --limit \(host) first, or correct the role"))
+        }
+        return out
+    }
+
+    /// A preflight line `problem: fix` → a finding; the check is named from the problem.
+    static func split(_ text: String, host: String, severity: CheckFinding.Severity) -> CheckFinding {
+        let oneLine = text.replacingOccurrences(of: "\n", with: " ")
+        var message = oneLine
+        var fix = ""
+        if let r = oneLine.range(of: ": ") {
+            message = String(oneLine[..<r.lowerBound])
+            fix = String(oneLine[r.upperBound...])
+        }
+        return CheckFinding(host: host, severity: severity, check: checkName(message), message: message, fix: fix)
+    }
+
+    static func checkName(_ message: String) -> String {
+        let table: [(String, String)] = [
+            ("the ip command", "tools"), ("IPv6 is off", "ipv6"), ("disable_ipv6", "ipv6"), ("node_ip", "node_ip"),
+            ("default route", "default_route"), ("probe", "probe"), ("resolv.conf", "dns"), ("/etc/hosts", "hosts"),
+            ("has no IPv6 address", "internet"),
+        ]
+        return table.first { message.contains($0.0) }?.1 ?? "preflight"
+    }
+
+    static func mib(_ kb: Int) -> String {
+        kb >= 1024 * 1024 ? String(format: "%.1f GiB", Double(kb) / 1048576) : "\(kb / 1024) MiB"
+    }
+
+    /// `v1.31.5+k3s1` < `v1.32.0+k3s1`: numbers compared in order.
+    static func versionLess(_ a: String, _ b: String) -> Bool {
+        func numbers(_ v: String) -> [Int] {
+            v.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        }
+        let x = numbers(a), y = numbers(b)
+        for (p, q) in zip(x, y) where p != q { return p < q }
+        return x.count < y.count
+    }
+
+    /// Checks every host at once (at most `forks`); `onHost` is called (serialised) with each host's
+    /// findings as it finishes. Returns every finding, in inventory order.
+    public static func run(inventory: Inventory, hosts: [FleetCore.Host], connector: Connector, forks: Int,
+                           onHost: @escaping @Sendable (FleetCore.Host, [CheckFinding]) -> Void = { _, _ in }) -> [CheckFinding] {
+        let results = Locked<[String: [CheckFinding]]>([:])
+        parallelEach(hosts, limit: forks) { host in
+            let findings = checkHost(host, inventory: inventory, connector: connector)
+            results.withLock {
+                $0[host.name] = findings
+                onHost(host, findings)
+            }
+        }
+        let all = results.withLock { $0 }
+        return hosts.flatMap { all[$0.name] ?? [] }
+    }
+
+    static func expectation(_ host: FleetCore.Host, _ inv: Inventory) -> PreflightExpectation {
+        PreflightExpectation(nodeIP: host.nodeIP, probe: inv.preflight.probe, checkInternet: inv.preflight.checkInternet,
+                             source: inv.k3s.source, imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty)
+    }
+
+    static func checkHost(_ host: FleetCore.Host, inventory: Inventory, connector: Connector) -> [CheckFinding] {
+        let sshFix = "check the address, port, user and key, and that the host key is in \(host.ssh.knownHosts)"
+        let connection: Connection
+        do {
+            connection = try connector.connect(to: host)
+        } catch {
+            return [CheckFinding(host: host.name, severity: .error, check: "ssh",
+                                 message: "cannot connect over SSH: \(error)", fix: sshFix)]
+        }
+        defer { connection.close() }
+        let e = expectation(host, inventory)
+        do {
+            if host.ssh.become == .sudo {
+                let r = try connection.run("true")
+                if !r.succeeded {
+                    return [CheckFinding(host: host.name, severity: .error, check: "sudo",
+                                         message: "sudo -n true failed (\(r.statusText)): \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))",
+                                         fix: "give \(host.ssh.user) passwordless sudo (NOPASSWD)")]
+                }
+            }
+            let r = try connection.run(script(e), stdin: nil, timeout: host.ssh.commandTimeout)
+            guard r.succeeded else {
+                return [CheckFinding(host: host.name, severity: .error, check: "facts",
+                                     message: "gathering facts failed (\(r.statusText))",
+                                     fix: "check that the host has a POSIX sh and coreutils")]
+            }
+            return evaluate(host: host.name, role: host.role, facts: parse(r.stdoutText, e), expectation: e,
+                            k3sVersion: inventory.cluster.k3sVersion)
+        } catch {
+            let text = String(describing: error)
+            if text.contains("sudo") {
+                return [CheckFinding(host: host.name, severity: .error, check: "sudo", message: text,
+                                     fix: "give \(host.ssh.user) passwordless sudo (NOPASSWD)")]
+            }
+            return [CheckFinding(host: host.name, severity: .error, check: "ssh", message: text, fix: sshFix)]
+        }
+    }
+}

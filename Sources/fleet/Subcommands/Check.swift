@@ -1,0 +1,50 @@
+import ArgumentParser
+import FleetCore
+import FleetRemote
+import FleetSteps
+import Foundation
+
+extension Fleet {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find everything `up` would refuse, on every host, without changing anything.")
+
+        @Argument(help: "The inventory file (TOML).")
+        var inventory: String
+
+        @Flag(help: "One JSON object per finding per line.")
+        var json = false
+
+        func emit(_ f: CheckFinding) {
+            FileHandle.standardOutput.write(Data(((json ? f.jsonLine : f.line) + "\n").utf8))
+        }
+
+        func run() throws {
+            let inv: Inventory
+            do {
+                inv = try Inventory.load(path: inventory)
+            } catch let errors as InventoryErrors {
+                FleetSteps.Check.inventoryErrorFindings(errors).forEach(emit)
+                throw ExitCode(2)
+            } catch {
+                emit(CheckFinding(host: "inventory", severity: .error, check: "inventory", message: "\(error)",
+                                  fix: "correct the inventory"))
+                throw ExitCode(2)
+            }
+            var findings = FleetSteps.Check.inventoryFindings(inv)
+            findings.forEach(emit)
+            let json = json
+            findings += FleetSteps.Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(),
+                                             forks: inv.ssh.forks) { host, found in
+                var text = ""
+                for f in found { text += (json ? f.jsonLine : f.line) + "\n" }
+                if found.isEmpty, !json { text = "\(host.name) ok: ready for up\n" }
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+            let errors = findings.filter { $0.severity == .error }.count
+            let warnings = findings.count - errors
+            if !json { printError("\(inv.hosts.count) host(s): \(errors) error(s), \(warnings) warning(s)") }
+            if errors > 0 { throw ExitCode(1) }
+        }
+    }
+}

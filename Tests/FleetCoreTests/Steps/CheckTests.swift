@@ -1,0 +1,154 @@
+import FleetCore
+@testable import FleetSteps
+import FleetTestSupport
+import Foundation
+import XCTest
+
+final class CheckTests: XCTestCase {
+    let nodeIP = IPv6Address("fd42:f1ee:7:75::1:2")!
+
+    /// Fact script output of a healthy host, with `addr`, `route`, `disk` and `k3s` replaceable.
+    func output(addr: String? = nil, route: String = "default via fd42:f1ee:7:75::1 dev lan0 metric 1024 pref medium",
+                disk: String = "/var/lib/rancher\n/dev/sda1 30830592 9157648 20083804 32% /",
+                initSystem: String = "systemd-running\nsystemctl", k3s: String = "", uninstall: String = "") -> String {
+        let a = addr ?? "2: lan0    inet6 fd42:f1ee:7:75::1:2/64 scope global nodad \\       valid_lft forever preferred_lft forever"
+        return """
+            @@fleet-fact:tools
+            @@fleet-fact:kernel
+            yes
+            @@fleet-fact:disable
+            /proc/sys/net/ipv6/conf/all/disable_ipv6 0
+            /proc/sys/net/ipv6/conf/default/disable_ipv6 0
+            @@fleet-fact:addr
+            \(a)
+            @@fleet-fact:route
+            \(route)
+            @@fleet-fact:resolv
+            nameserver fd42:f1ee:7:75::1
+            @@fleet-fact:resolved
+            @@fleet-fact:hosts
+            127.0.0.1 localhost
+            ::1 localhost ip6-localhost ip6-loopback
+            @@fleet-fact:disk
+            \(disk)
+            @@fleet-fact:init
+            \(initSystem)
+            @@fleet-fact:k3s
+            \(k3s)
+            @@fleet-fact:uninstall
+            \(uninstall)
+            """
+    }
+
+    func findings(_ text: String, role: HostRole = .agent, want: String = "v1.31.5+k3s1") -> [CheckFinding] {
+        let e = PreflightExpectation(nodeIP: nodeIP)
+        return Check.evaluate(host: "h2", role: role, facts: Check.parse(text, e), expectation: e, k3sVersion: want)
+    }
+
+    func testHealthyHostHasNoFindings() {
+        let e = PreflightExpectation(nodeIP: nodeIP)
+        let facts = Check.parse(output(), e)
+        XCTAssertEqual(facts.freeKB, 20083804)
+        XCTAssertEqual(facts.diskPath, "/var/lib/rancher")
+        XCTAssertTrue(facts.systemdRunning && facts.systemctl)
+        XCTAssertNil(facts.k3sVersion)
+        XCTAssertEqual(findings(output()), [])
+    }
+
+    func testDynamicAddressIsAnErrorWithItsFix() {
+        let dyn = "2: lan0    inet6 fd42:f1ee:7:75::1:2/64 scope global dynamic \\       valid_lft 3599sec preferred_lft 3599sec"
+        let f = findings(output(addr: dyn))
+        XCTAssertEqual(f.count, 1)
+        XCTAssertEqual(f[0].severity, .error)
+        XCTAssertEqual(f[0].check, "node_ip")
+        XCTAssertTrue(f[0].message.contains("is dynamic"), f[0].message)
+        XCTAssertTrue(f[0].fix.contains("statically"), f[0].fix)
+        XCTAssertTrue(f[0].line.hasPrefix("h2 ERROR: node_ip fd42:f1ee:7:75::1:2 on lan0"), f[0].line)
+        XCTAssertTrue(f[0].line.contains(" — K3s does not survive"), f[0].line)
+    }
+
+    func testMissingDefaultRouteAndMissingAddress() {
+        let f = findings(output(addr: "", route: ""))
+        XCTAssertEqual(Set(f.map(\.check)), ["node_ip", "default_route"])
+        XCTAssertTrue(f.allSatisfy { $0.severity == .error })
+        let route = f.first { $0.check == "default_route" }!
+        XCTAssertTrue(route.fix.contains("ip -6 route add default"), route.fix)
+    }
+
+    func testDiskThresholds() {
+        XCTAssertEqual(Check.dfAvailableKB("/dev/sda1 30830592 9157648 20083804 32% /"), 20083804)
+        XCTAssertEqual(Check.dfAvailableKB("/dev/mapper/vg-root  100  50  50  50% /var lib"), 50)
+        XCTAssertNil(Check.dfAvailableKB("df: /x: No such file"))
+        let low = findings(output(disk: "/var/lib\n/dev/sda1 30830592 9157648 1048576 99% /"))
+        XCTAssertEqual(low.map(\.severity), [.warning])
+        XCTAssertTrue(low[0].message.contains("1.0 GiB free on /var/lib (where /var/lib/rancher will be)"), low[0].message)
+        let full = findings(output(disk: "/var/lib/rancher\n/dev/sda1 30830592 9157648 102400 99% /"))
+        XCTAssertEqual(full.map(\.severity), [.error])
+        XCTAssertEqual(full[0].check, "disk")
+        let unknown = findings(output(disk: ""))
+        XCTAssertEqual(unknown.map(\.check), ["disk"])
+    }
+
+    func testInitSystem() {
+        XCTAssertEqual(findings(output(initSystem: "")).map(\.check), ["init"])
+        XCTAssertEqual(findings(output(initSystem: "systemctl")), [], "systemctl on PATH is enough")
+        XCTAssertEqual(findings(output(initSystem: "openrc")).map(\.message),
+                       ["OpenRC found, but fleet's steps drive K3s through systemd"])
+    }
+
+    func testInstalledVersionAndRole() {
+        XCTAssertEqual(findings(output(k3s: "k3s version v1.31.5+k3s1 (56ec5dd4)\ngo version go1.22.10", uninstall: "k3s-agent")), [])
+        let older = findings(output(k3s: "k3s version v1.30.2+k3s1 (abc)", uninstall: "k3s-agent"))
+        XCTAssertEqual(older.map(\.severity), [.warning])
+        XCTAssertTrue(older[0].message.contains("K3s v1.30.2+k3s1 is installed, the inventory wants v1.31.5+k3s1: up will upgrade it"),
+                      older[0].message)
+        let newer = findings(output(k3s: "k3s version v1.32.0+k3s1 (abc)"))
+        XCTAssertTrue(newer[0].message.contains("up will downgrade it"), newer[0].message)
+        let role = findings(output(k3s: "k3s version v1.31.5+k3s1 (abc)", uninstall: "k3s"))
+        XCTAssertEqual(role.map(\.check), ["k3s_role"])
+        XCTAssertTrue(role[0].fix.contains("fleet reset --limit h2"))
+    }
+
+    func testJSONLine() throws {
+        let f = CheckFinding(host: "h3", severity: .error, check: "default_route", message: "no route", fix: "add one")
+        let obj = try JSONSerialization.jsonObject(with: Data(f.jsonLine.utf8)) as? [String: String]
+        XCTAssertEqual(obj, ["host": "h3", "severity": "error", "check": "default_route", "message": "no route", "fix": "add one"])
+        XCTAssertFalse(f.jsonLine.contains("\n"))
+    }
+
+    func testResetOutcomesAndScript() {
+        XCTAssertEqual(Reset.outcome(host: "a", exitCode: 0, stdout: "did:\n", stderr: "").status, "ok")
+        let changed = Reset.outcome(host: "a", exitCode: 0, stdout: "did: k3s-agent-uninstall.sh /var/lib/rancher/fleet\n", stderr: "")
+        XCTAssertEqual(changed.status, "changed")
+        XCTAssertEqual(changed.message, "removed: k3s-agent-uninstall.sh, /var/lib/rancher/fleet")
+        let failed = Reset.outcome(host: "a", exitCode: 1, stdout: "", stderr: "boom\nk3s-uninstall.sh failed\n")
+        XCTAssertEqual(failed.line, "a failed: exit 1: boom; k3s-uninstall.sh failed")
+        XCTAssertFalse(Reset.script(sysctl: false).contains("sysctl.d"))
+        XCTAssertTrue(Reset.script(sysctl: true).contains("/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"))
+        XCTAssertTrue(Reset.script(sysctl: false).contains("/etc/rancher/k3s/fleet-token"))
+    }
+
+    func testResetRunsAgentsBeforeServersAndStopsWhenAnAgentFails() {
+        let inv = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
+        let fleet = FakeFleet()
+        for name in ["s1", "a1", "a2"] {
+            fleet[name].on(contains: "did=", stdout: "did: /var/lib/rancher/fleet\n")
+        }
+        let outcomes = Reset.run(hosts: inv.hosts, connector: fleet, forks: 10, sysctl: false)
+        XCTAssertEqual(outcomes.map(\.host), ["s1", "a1", "a2"], "results in inventory order")
+        XCTAssertEqual(outcomes.map(\.status), ["changed", "changed", "changed"])
+        let started = fleet.events.filter { $0.kind == .commandStarted }
+        let server = started.first { $0.host == "s1" }!.seq
+        XCTAssertTrue(fleet.events.filter { $0.kind == .commandFinished && $0.host != "s1" }.allSatisfy { $0.seq < server },
+                      "the server starts after every agent finished")
+
+        let failing = FakeFleet()
+        failing["s1"].on(contains: "did=", stdout: "did:\n")
+        failing["a1"].on(contains: "did=", exit: 1, stderr: "k3s-agent-uninstall.sh failed\n")
+        failing["a2"].on(contains: "did=", stdout: "did:\n")
+        let second = Reset.run(hosts: inv.hosts, connector: failing, forks: 10, sysctl: false)
+        XCTAssertEqual(second.map(\.status), ["skipped", "failed", "ok"])
+        XCTAssertTrue(second[0].message.contains("agent(s) a1 could not be reset first"), second[0].message)
+        XCTAssertFalse(failing.events.contains { $0.host == "s1" && $0.kind == .commandStarted })
+    }
+}

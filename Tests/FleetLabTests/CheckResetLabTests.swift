@@ -1,0 +1,101 @@
+import FleetCore
+import FleetRemote
+import FleetSteps
+import Foundation
+import XCTest
+
+/// `fleet check` and `fleet reset` on three lab hosts (a server and two agents) running the K3s
+/// stand-in: a healthy check, a dynamic node address and a missing default route named with their
+/// fix, then a cluster whose third host is reset alone and brought back by `up`.
+final class CheckResetLabTests: LabTestCase {
+    override class var labSpec: (hosts: Int, name: String, net: String) { (3, "checkreset", "75") }
+
+    func playbook() throws -> Playbook {
+        try Playbook.load(path: Lab.repo + "/playbooks/k3s-ipv6.toml", registry: K3sActions.registry)
+    }
+
+    func up(_ inv: Inventory) throws -> RunSummary {
+        try PlaybookRun.run(inventory: inv, playbook: try playbook(), options: .init(), connector: SSHConnector(),
+                            reporter: JSONLinesReporter(out: OutputSink.memory()))
+    }
+
+    func check(_ inv: Inventory) -> [CheckFinding] {
+        Check.inventoryFindings(inv) + Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10)
+    }
+
+    func errors(_ findings: [CheckFinding]) -> [String] {
+        findings.filter { $0.severity == .error }.map(\.line)
+    }
+
+    func test1_CheckFindsDynamicAddressAndMissingRoute() throws {
+        let lab = try lab()
+        let inv = try lab.inventory()
+        XCTAssertEqual(inv.hosts.map(\.role), [.server, .agent, .agent])
+        XCTAssertEqual(errors(check(inv)), [], "a fresh lab is ready for up")
+
+        // Host 2: its address becomes a lease.
+        let a2 = lab.hosts[1].address
+        XCTAssertEqual(lab.exec(2, "ip addr change \(a2)/64 dev lan0 valid_lft 3600 preferred_lft 3600").status, 0)
+        defer { lab.exec(2, "ip addr change \(a2)/64 dev lan0 valid_lft forever preferred_lft forever") }
+        // Host 3: no default route.
+        let route = lab.exec(3, "ip -6 route show default").output.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(route.isEmpty)
+        XCTAssertEqual(lab.exec(3, "ip -6 route del default").status, 0)
+        defer { lab.exec(3, "ip -6 route add \(route)") }
+
+        let found = check(inv)
+        let e = found.filter { $0.severity == .error }
+        let h2 = e.filter { $0.host == "checkreset-2" }
+        XCTAssertEqual(h2.map(\.check), ["node_ip"], errors(found).joined(separator: "\n"))
+        XCTAssertTrue(h2.first?.line.contains("checkreset-2 ERROR: node_ip \(a2) on lan0 is dynamic") ?? false, h2.first?.line ?? "")
+        XCTAssertTrue(h2.first?.fix.contains("configure \(a2)/64 statically") ?? false, h2.first?.fix ?? "")
+        let h3 = e.filter { $0.host == "checkreset-3" }
+        XCTAssertEqual(h3.map(\.check), ["default_route"], errors(found).joined(separator: "\n"))
+        XCTAssertTrue(h3.first?.fix.contains("ip -6 route add default") ?? false)
+        XCTAssertEqual(e.filter { $0.host == "checkreset-1" }.count, 0)
+    }
+
+    func test2_ResetOneAgentLeavesTheClusterAndUpBringsItBack() throws {
+        let lab = try lab()
+        let inv = try lab.inventory()
+        // The routes and address of test1 are restored.
+        XCTAssertEqual(errors(check(inv)), [])
+        let first = try up(inv)
+        XCTAssertTrue(first.succeeded, Style.summary(first, color: false))
+        let statePath = RunState.path(forInventory: inv.path)
+        XCTAssertNotNil(try RunState.load(path: statePath)?.hosts["checkreset-3"])
+
+        // Check on a running cluster: the installed version and role match, nothing to report.
+        let running = check(inv).filter { $0.check != "inventory" }
+        XCTAssertEqual(running.map(\.line), [])
+
+        let three = inv.hosts.filter { $0.name == "checkreset-3" }
+        let outcomes = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false)
+        XCTAssertEqual(outcomes.map(\.status), ["changed"], outcomes.map(\.line).joined(separator: "\n"))
+        XCTAssertTrue(outcomes[0].message.contains("k3s-agent-uninstall.sh"), outcomes[0].message)
+        try Reset.forgetInState(inventory: inv, hosts: outcomes.map(\.host), playbook: "playbooks/k3s-ipv6.toml")
+
+        XCTAssertNotEqual(lab.exec(3, "test -e /usr/local/bin/k3s-agent-uninstall.sh").status, 0)
+        XCTAssertNotEqual(lab.exec(3, "test -e /etc/rancher/k3s/fleet-token").status, 0)
+        XCTAssertNotEqual(lab.exec(3, "/usr/local/bin/systemctl is-active k3s-agent").status, 0, "k3s-agent is gone")
+        let state = try XCTUnwrap(try RunState.load(path: statePath))
+        XCTAssertNil(state.hosts["checkreset-3"])
+        XCTAssertNotNil(state.hosts["checkreset-2"])
+        XCTAssertEqual(lab.exec(2, "/usr/local/bin/systemctl is-active k3s-agent").status, 0, "the other agent still runs")
+        let nodes = lab.exec(1, "/usr/local/bin/k3s kubectl get nodes")
+        XCTAssertEqual(nodes.status, 0, nodes.output)
+        XCTAssertTrue(nodes.output.contains("checkreset-2"), nodes.output)
+
+        // A second reset finds nothing to do.
+        let again = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false)
+        XCTAssertEqual(again.map(\.status), ["ok"], again.map(\.line).joined(separator: "\n"))
+
+        let back = try up(inv)
+        XCTAssertTrue(back.succeeded, Style.summary(back, color: false))
+        XCTAssertEqual(back.result(host: "checkreset-3", step: "agent-join")?.status, .changed)
+        let verify = try XCTUnwrap(back.result(host: "checkreset-1", step: "verify"))
+        XCTAssertEqual(verify.status, .ok, verify.message)
+        XCTAssertTrue(verify.message.contains("checkreset-3 "), verify.message)
+        XCTAssertEqual(lab.exec(3, "/usr/local/bin/systemctl is-active k3s-agent").status, 0)
+    }
+}
