@@ -283,7 +283,8 @@ public final class Runner: @unchecked Sendable {
         for (name, secret) in produced { values[name] = secret }
         for v in task.step.action.produces {
             pendingProducers[v, default: 1] -= 1
-            if !status.succeeded || values[v] == nil, (pendingProducers[v] ?? 0) <= 0, values[v] == nil {
+            // Every producer has ended and none produced it: whoever needs it is blocked.
+            if (pendingProducers[v] ?? 0) <= 0, values[v] == nil {
                 failedValues[v] = "step \(task.step.name) on \(task.host.name) ended \(status.rawValue)"
             }
         }
