@@ -8,6 +8,7 @@ public enum K3sActions {
         registry.register("k3s_server") { try K3sServerAction($0) }
         registry.register("k3s_agent") { try K3sAgentAction($0) }
         registry.register("k3s_verify") { try K3sVerifyAction($0) }
+        registry.register("longhorn_prereqs") { try LonghornPrereqsAction($0) }
     }
 
     /// The built-in actions plus the K3s steps.
