@@ -8,15 +8,8 @@
 # Exit status: 0 when every host finished every step, else 1 (failed hosts listed on stderr).
 set -u
 
-hosts_file=$1 identity=$2 known_hosts=$3 log_dir=$4
-mapfile -t hosts <"$hosts_file"
-first=${hosts[0]}
-
-SSH=(ssh -i "$identity" -o UserKnownHostsFile="$known_hosts" -o StrictHostKeyChecking=yes
-     -o BatchMode=yes -o ConnectTimeout=10 -l root)
-
-TOKEN_SRC=/var/lib/rancher/k3s/server/node-token
-TOKEN_DEST=/etc/rancher/k3s/token
+# shellcheck source=bench/openssh-common.sh
+source "$(dirname "$0")/openssh-common.sh"
 
 prep() {   # address
     local h=$1
@@ -30,23 +23,7 @@ printf "%s\n" "net.ipv6.conf.all.disable_ipv6 = 0" "net.ipv6.conf.all.forwarding
 sysctl -p $f
 sysctl -n net.ipv6.conf.all.forwarding
 ip -6 addr show'
-    if [[ $h != "$first" ]]; then
-        "${SSH[@]}" "$first" cat "$TOKEN_SRC" |
-            "${SSH[@]}" "$h" "umask 077; mkdir -p ${TOKEN_DEST%/*} && cat > $TOKEN_DEST"
-    fi
+    copy_token "$h"
 }
 
-declare -A pids
-for h in "${hosts[@]}"; do
-    ( set -o pipefail; prep "$h" ) >"$log_dir/$h.log" 2>&1 &
-    pids[$h]=$!
-done
-
-failed=0
-for h in "${hosts[@]}"; do
-    if ! wait "${pids[$h]}"; then
-        echo "openssh-batch: $h failed (see $log_dir/$h.log)" >&2
-        failed=1
-    fi
-done
-exit $failed
+run_everywhere openssh-batch
