@@ -29,8 +29,8 @@ public struct K3sAgentAction: Action {
     public func plan(_ vars: TemplateVariables) -> [String] {
         [
             "write \(K3sConfigFile.path) (0600): server \(vars["server_url"]), node-ip \(vars["host.node_ip"]), "
-                + "token-file \(K3sConfigFile.agentTokenPath)",
-            "upload <secret \(secret)> to \(K3sConfigFile.agentTokenPath) mode 600",
+                + "token-file \(K3sConfigFile.tokenPath)",
+            "upload <secret \(secret)> to \(K3sConfigFile.tokenPath) mode 600",
             "install k3s \(vars["cluster.k3s_version"]) as agent (INSTALL_K3S_EXEC=agent) from [k3s] source",
             "start, or restart when the binary, config or token changed; wait ≤ \(Int(wait)) s for the agent to register",
         ]

@@ -8,8 +8,8 @@ import Yams
 /// addresses (`2001:20:30::1`-like, all-digit groups) as YAML 1.1 base-60 integers.
 public enum K3sConfigFile {
     public static let path = "/etc/rancher/k3s/config.yaml"
-    /// Where an agent's join token lives (mode 0600); config.yaml names it with `token-file`.
-    public static let agentTokenPath = "/etc/rancher/k3s/fleet-token"
+    /// Where a joining node's token lives (mode 0600); config.yaml names it with `token-file`.
+    public static let tokenPath = "/etc/rancher/k3s/fleet-token"
 
     /// A config value: a string, a boolean or a list of strings.
     public enum Value: Sendable, Equatable {
@@ -18,22 +18,41 @@ public enum K3sConfigFile {
         case list([String])
     }
 
-    /// The first server's settings, in a fixed order.
-    public static func server(host: FleetCore.Host, inventory: Inventory) -> [(String, Value)] {
+    /// The settings every server must hold identically: K3s refuses a joining server whose values
+    /// differ ("critical configuration value mismatch"), so they come from one place.
+    public static func clusterWide(_ inventory: Inventory) -> [(String, Value)] {
         let c = inventory.cluster
-        var sans = [host.nodeIP.description]
-        for san in c.tlsSAN where !sans.contains(san) && IPv6Address(san).map({ $0 != host.nodeIP }) ?? true {
-            sans.append(san)
-        }
         var entries: [(String, Value)] = [
-            ("node-name", .string(host.name)),
-            ("node-ip", .string(host.nodeIP.description)),
             ("cluster-cidr", .string(c.clusterCIDR.description)),
             ("service-cidr", .string(c.serviceCIDR.description)),
             ("cluster-dns", .string(c.effectiveClusterDNS.description)),
             ("flannel-ipv6-masq", .bool(c.flannelIPv6Masq)),
         ]
         if !c.disable.isEmpty { entries.append(("disable", .list(c.disable))) }
+        return entries
+    }
+
+    /// A server's settings, in a fixed order. With several servers the first starts the cluster
+    /// with embedded etcd (`cluster-init`) and the others join it with `server` and the token file.
+    public static func server(host: FleetCore.Host, inventory: Inventory) -> [(String, Value)] {
+        let c = inventory.cluster
+        var sans = [host.nodeIP.description]
+        for san in c.tlsSAN where !sans.contains(san) && IPv6Address(san).map({ $0 != host.nodeIP }) ?? true {
+            sans.append(san)
+        }
+        var entries: [(String, Value)] = []
+        let first = inventory.firstServer
+        if host.name != first.name {
+            entries.append(("server", .string(serverURL(first.nodeIP))))
+            entries.append(("token-file", .string(tokenPath)))
+        } else if inventory.servers.count > 1 {
+            entries.append(("cluster-init", .bool(true)))
+        }
+        entries += [
+            ("node-name", .string(host.name)),
+            ("node-ip", .string(host.nodeIP.description)),
+        ]
+        entries += clusterWide(inventory)
         entries.append(("tls-san", .list(sans)))
         entries.append(("write-kubeconfig-mode", .string("0600")))
         return entries
@@ -45,7 +64,7 @@ public enum K3sConfigFile {
             ("server", .string(serverURL(inventory.firstServer.nodeIP))),
             ("node-name", .string(host.name)),
             ("node-ip", .string(host.nodeIP.description)),
-            ("token-file", .string(agentTokenPath)),
+            ("token-file", .string(tokenPath)),
         ]
     }
 

@@ -219,7 +219,7 @@ public enum K3sInstall {
     /// nothing else in the script can read it.
     static func factScript(_ w: Wanted, paths: [String]) -> FactScript {
         var s = FactScript()
-        if w.token { s.add("token", "cmp -s - \(shellQuote(K3sConfigFile.agentTokenPath)) && echo same") }
+        if w.token { s.add("token", "cmp -s - \(shellQuote(K3sConfigFile.tokenPath)) && echo same") }
         s.add("version", "\(binaryPath) --version </dev/null | head -n 1")
         s.add("sha", "sha256sum -- " + paths.map(shellQuote).joined(separator: " "))
         s.add("mode", "stat -c %a -- \(shellQuote(K3sConfigFile.path))")
@@ -351,7 +351,7 @@ public enum K3sInstall {
                 try ctx.upload(Data(job.config.utf8), to: K3sConfigFile.path, mode: 0o600)
             case .writeToken:
                 guard let tokenData else { break }
-                try ctx.upload(tokenData, to: K3sConfigFile.agentTokenPath, mode: 0o600)
+                try ctx.upload(tokenData, to: K3sConfigFile.tokenPath, mode: 0o600)
             case .runInstaller:
                 try ctx.runChecked(installerCommand(job.role, source: job.source, version: job.version),
                                    "the K3s installer failed")

@@ -7,7 +7,7 @@ public enum Reset {
     /// The uninstall scripts K3s's installer writes, agent first.
     public static let uninstallScripts = ["k3s-agent-uninstall.sh", "k3s-uninstall.sh"]
     /// Files and folders fleet itself writes on a host.
-    public static let fleetFiles = [K3sConfigFile.agentTokenPath, K3sConfigFile.path,
+    public static let fleetFiles = [K3sConfigFile.tokenPath, K3sConfigFile.path,
                                     (K3sInstall.installerPath as NSString).deletingLastPathComponent]
     /// The sysctl.d files of the k3s-ipv6 playbook: removed only when asked.
     public static let sysctlFiles = ["/etc/sysctl.d/90-fleet-ipv6.conf", "/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"]

@@ -46,6 +46,10 @@ public enum KubeJSON {
             }
             return "agent"
         }
+        /// An embedded-etcd member (`node-role.kubernetes.io/etcd`).
+        public var etcd: Bool { metadata.labels?["node-role.kubernetes.io/etcd"] != nil }
+        /// `control-plane,etcd`, `control-plane` or `agent`.
+        public var roles: String { role == "control-plane" && etcd ? "control-plane,etcd" : role }
     }
 
     public struct Pod: Decodable, Sendable {
@@ -145,12 +149,13 @@ public enum Verify {
             }
             let ready = node.ready
             let readyText = ready?.status == "True" ? "Ready" : (ready.map { "NotReady (\($0.status))" } ?? "NotReady")
-            r.rows.append(NodeRow(name: host.name, role: node.role, internalIP: node.internalIPs.joined(separator: ","),
+            r.rows.append(NodeRow(name: host.name, role: node.roles, internalIP: node.internalIPs.joined(separator: ","),
                                   podCIDR: node.podCIDRs.joined(separator: ","), ready: readyText))
             if ready?.status != "True" {
                 let why = [ready?.reason, ready?.message].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
                 r.problems.append("\(host.name): not Ready" + (why.isEmpty ? "" : " (\(why))"))
             }
+            r.problems += roleProblems(host, node, embeddedEtcd: inventory.servers.count > 1)
             let ips = node.internalIPs
             let parsed = ips.compactMap(IPv6Address.init)
             if ips.isEmpty {
@@ -201,6 +206,24 @@ public enum Verify {
         return r
     }
 
+    /// A server must be a control-plane node (and, with several servers, an etcd member); an agent
+    /// must not be one.
+    static func roleProblems(_ host: FleetCore.Host, _ node: KubeJSON.Node, embeddedEtcd: Bool) -> [String] {
+        switch host.role {
+        case .server where node.role != "control-plane":
+            return ["\(host.name): registered without the control-plane role, although the inventory says server "
+                    + "(it runs K3s as an agent: fleet reset --limit \(host.name), then fleet up)"]
+        case .server where embeddedEtcd && !node.etcd:
+            return ["\(host.name): a control-plane node but not an etcd member; with several servers each must be one "
+                    + "(the first server needs cluster-init, the others server: and the token)"]
+        case .agent where node.role == "control-plane":
+            return ["\(host.name): a control-plane node, although the inventory says agent "
+                    + "(fleet reset --limit \(host.name), then fleet up)"]
+        default:
+            return []
+        }
+    }
+
     /// The three lists in one round trip.
     static let command: String = {
         var s = FactScript()
@@ -228,7 +251,7 @@ public enum Verify {
 }
 
 /// `k3s_verify`: polls the cluster until every inventory host is a Ready node with its node_ip
-/// and a pod range inside cluster_cidr, every pod IP is IPv6 inside cluster_cidr and every
+/// and its role (servers control-plane, and etcd members when there are several), a pod range inside cluster_cidr, every pod IP is IPv6 inside cluster_cidr and every
 /// service IP inside service_cidr. Prints a table; on timeout lists what is not yet true.
 ///
 ///     action = "k3s_verify"
@@ -252,7 +275,7 @@ public struct K3sVerifyAction: Action {
     }
 
     public func plan(_ vars: TemplateVariables) -> [String] {
-        ["until every host is a Ready node with its node_ip, pod CIDRs and pod IPs in \(vars["cluster.cluster_cidr"]) "
+        ["until every host is a Ready node with its node_ip and role (servers control-plane), pod CIDRs and pod IPs in \(vars["cluster.cluster_cidr"]) "
             + "and service IPs in \(vars["cluster.service_cidr"]) (every \(interval) s, at most \(Int(wait)) s)"]
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import TOMLKit
 
 extension Playbook {
-    static let stepKeys: Set<String> = ["name", "action", "target", "needs", "description", "timeout"]
+    static let stepKeys: Set<String> = ["name", "action", "target", "needs", "description", "timeout", "serial", "after"]
 
     /// Loads and checks a playbook: every action known, every parameter read, every template
     /// variable known, every `needs` produced by an earlier step — before any host is touched.
@@ -75,6 +75,24 @@ extension Playbook {
                     needs.append(s)
                 }
             }
+            var after: [String] = []
+            if let a = values["after"] {
+                guard case .array(let items) = a else {
+                    throw PlaybookError(file: path, step: stepName, key: "after", message: "expected an array of step names")
+                }
+                for item in items {
+                    guard case .string(let s) = item else {
+                        throw PlaybookError(file: path, step: stepName, key: "after", message: "expected an array of step names")
+                    }
+                    guard steps.contains(where: { $0.name == s }) else {
+                        let earlier = steps.map(\.name)
+                        throw PlaybookError(file: path, step: stepName, key: "after",
+                            message: "\"\(s)\" is not an earlier step" + suggestion(for: s, among: earlier)
+                                + (earlier.isEmpty ? "" : " (earlier: \(earlier.joined(separator: ", ")))"))
+                    }
+                    after.append(s)
+                }
+            }
             var timeout: Double?
             switch values["timeout"] {
             case nil: break
@@ -83,6 +101,14 @@ extension Playbook {
             default: throw PlaybookError(file: path, step: stepName, key: "timeout", message: "expected a number of seconds")
             }
             if let t = timeout, t <= 0 { throw PlaybookError(file: path, step: stepName, key: "timeout", message: "must be > 0") }
+            var serial: Int?
+            switch values["serial"] {
+            case nil: break
+            case .int(let n)? where n >= 1: serial = n
+            default:
+                throw PlaybookError(file: path, step: stepName, key: "serial",
+                                    message: "expected a whole number ≥ 1: how many hosts may run this step at once")
+            }
             // `timeout` is the step's, and also visible to the action (wait_for's "how long to keep trying").
             let params = StepParams(file: path, step: stepName,
                                     values: values.filter { !stepKeys.contains($0.key) || $0.key == "timeout" },
@@ -97,7 +123,7 @@ extension Playbook {
             let description: String
             if case .string(let d)? = values["description"] { description = d } else { description = "" }
             steps.append(Step(name: stepName, description: description, target: target, actionName: actionName,
-                              action: action, needs: needs, timeout: timeout))
+                              action: action, needs: needs, timeout: timeout, serial: serial, after: after))
         }
         return Playbook(name: name, path: path, description: description, steps: steps)
     }
@@ -126,7 +152,7 @@ extension Playbook {
             if case .hosts(let names) = step.target {
                 for n in names where inventory.host(named: n) == nil {
                     throw PlaybookError(file: path, step: step.name, key: "target",
-                        message: "\"\(n)\" is neither all, servers, agents, first-server nor a host in \(inventory.path)")
+                        message: "\"\(n)\" is neither all, servers, agents, first-server, other-servers nor a host in \(inventory.path)")
                 }
             }
         }

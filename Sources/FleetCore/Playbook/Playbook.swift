@@ -29,9 +29,16 @@ public struct Step: Sendable {
     public var needs: [String]
     /// Overrides `[ssh] command_timeout` for this step's commands.
     public var timeout: Double?
+    /// At most this many hosts run the step at once, started in inventory order; the first failure
+    /// stops the hosts that have not started it (`serial = 1`: one at a time, e.g. etcd joins).
+    /// `nil`: every host at once (within `forks`).
+    public var serial: Int?
+    /// Earlier steps that must have ended on every host before this step starts on any; if one of
+    /// them did not succeed somewhere, this step is blocked (e.g. verify after the joins).
+    public var after: [String]
 
     public init(name: String, description: String = "", target: Target, actionName: String, action: any Action,
-                needs: [String] = [], timeout: Double? = nil) {
+                needs: [String] = [], timeout: Double? = nil, serial: Int? = nil, after: [String] = []) {
         self.name = name
         self.description = description
         self.target = target
@@ -39,6 +46,8 @@ public struct Step: Sendable {
         self.action = action
         self.needs = needs
         self.timeout = timeout
+        self.serial = serial
+        self.after = after
     }
 }
 
@@ -48,6 +57,8 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
     case servers
     case agents
     case firstServer
+    /// Every server but the first: the ones that join it.
+    case otherServers
     case hosts([String])
 
     public init(parsing text: String) throws {
@@ -56,6 +67,7 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
         case "servers": self = .servers
         case "agents": self = .agents
         case "first-server": self = .firstServer
+        case "other-servers": self = .otherServers
         default: self = .hosts([text])
         }
     }
@@ -66,6 +78,7 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
         case .servers: return inventory.hosts.filter { $0.role == .server }
         case .agents: return inventory.hosts.filter { $0.role == .agent }
         case .firstServer: return inventory.hosts.first { $0.role == .server }.map { [$0] } ?? []
+        case .otherServers: return Array(inventory.hosts.filter { $0.role == .server }.dropFirst())
         case .hosts(let names): return inventory.hosts.filter { names.contains($0.name) }
         }
     }
@@ -76,6 +89,7 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
         case .servers: return "servers"
         case .agents: return "agents"
         case .firstServer: return "first-server"
+        case .otherServers: return "other-servers"
         case .hosts(let names): return names.joined(separator: ",")
         }
     }

@@ -19,7 +19,7 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
     public static let variables: [String] = [
         "host.name", "host.address", "host.node_ip", "host.role", "host.user", "host.ra_interface",
         "cluster.name", "cluster.cluster_cidr", "cluster.service_cidr", "cluster.cluster_dns",
-        "cluster.k3s_version", "cluster.flannel_ipv6_masq",
+        "cluster.k3s_version", "cluster.flannel_ipv6_masq", "cluster.servers",
         "first_server.name", "first_server.address", "first_server.node_ip",
         "server_url", "inventory_dir",
     ]
@@ -86,6 +86,7 @@ public struct TemplateVariables: Sendable {
             "cluster.cluster_dns": inventory.cluster.effectiveClusterDNS.description,
             "cluster.k3s_version": inventory.cluster.k3sVersion,
             "cluster.flannel_ipv6_masq": inventory.cluster.flannelIPv6Masq ? "true" : "false",
+            "cluster.servers": String(inventory.hosts.filter { $0.role == .server }.count),
             "inventory_dir": (inventory.path as NSString).deletingLastPathComponent,
         ]
         if let first {

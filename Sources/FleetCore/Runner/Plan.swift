@@ -51,13 +51,16 @@ public enum Planner {
                 }
             }
             // A value a retried task needs is fetched again, never taken from the state; so are the values
-            // an un-skipped producer needs.
+            // an un-skipped producer needs. A step that runs `after` a step with a retried task runs again too.
             var unskipped = true
             while unskipped {
                 unskipped = false
-                let needed = Set(tasks.filter { $0.skipReason == nil }.flatMap { $0.step.needs })
+                let running = tasks.filter { $0.skipReason == nil }
+                let needed = Set(running.flatMap { $0.step.needs })
+                let rerunSteps = Set(running.map(\.step.name))
                 for i in tasks.indices where tasks[i].skipReason != nil {
-                    if !tasks[i].step.action.produces.filter(needed.contains).isEmpty {
+                    if !tasks[i].step.action.produces.filter(needed.contains).isEmpty
+                        || tasks[i].step.after.contains(where: rerunSteps.contains) {
                         tasks[i].skipReason = nil
                         unskipped = true
                     }
@@ -93,6 +96,7 @@ public enum Planner {
 
     public static func digest(_ step: Step, _ vars: TemplateVariables, settings: String = "") -> String {
         let text = ([step.actionName, step.target.description, step.needs.joined(separator: ","), settings]
+            + (step.after.isEmpty ? [] : ["after " + step.after.joined(separator: ",")])
             + step.action.plan(vars)).joined(separator: "\n")
         return sha256Hex(Data(text.utf8))
     }

@@ -53,6 +53,10 @@ public final class Runner: @unchecked Sendable {
     private var failedValues: [String: String] = [:]
     private var connections: [String: Connection] = [:]
     private var stopped = false
+    private var serialGate = SerialGate(tasks: [], hostOrder: [])
+    /// Tasks still to end, per step name (for `after`), and the first failure of each step.
+    private var pendingSteps: [String: Int] = [:]
+    private var failedSteps: [String: String] = [:]
     private let forks: DispatchSemaphore
 
     public init(inventory: Inventory, tasks: [PlannedTask], connector: Connector, options: RunOptions,
@@ -67,6 +71,7 @@ public final class Runner: @unchecked Sendable {
         self.forks = DispatchSemaphore(value: max(1, options.forks))
         for t in tasks where t.skipReason == nil {
             for v in t.step.action.produces { pendingProducers[v, default: 0] += 1 }
+            pendingSteps[t.step.name, default: 0] += 1
         }
     }
 
@@ -109,6 +114,9 @@ public final class Runner: @unchecked Sendable {
         for t in tasks.sorted(by: { $0.stepIndex < $1.stepIndex }) where !stepOrder.contains(t.step.name) {
             stepOrder.append(t.step.name)
         }
+        lock.lock()
+        serialGate = SerialGate(tasks: tasks.filter { $0.skipReason == nil }, hostOrder: hostOrder)
+        lock.unlock()
         state?.runStarted(id: options.runId, command: options.command, at: start)
         reporter.runStarted(RunInfo(runId: options.runId, hosts: hostOrder, steps: stepOrder, tasks: tasks.count))
 
@@ -166,11 +174,14 @@ public final class Runner: @unchecked Sendable {
                 reporter.taskFinished(r)
                 continue
             }
-            // Wait for needed values without holding a fork slot.
+            // Wait for needed values, and for this host's turn in a serial step, without holding a fork slot.
             var needed: [String: Secret] = [:]
-            if !task.step.needs.isEmpty {
+            let serial = task.step.serial != nil
+            if !task.step.needs.isEmpty || serial || !task.step.after.isEmpty {
                 forks.signal(); holding = false
-                let outcome = waitForValues(task.step.needs)
+                var outcome = task.step.needs.isEmpty ? .success([:]) : waitForValues(task.step.needs)
+                if case .success = outcome, let why = waitForSteps(task.step.after) { outcome = .failure(why) }
+                if case .success = outcome, serial, let why = waitForTurn(task) { outcome = .failure(why) }
                 forks.wait(); holding = true
                 switch outcome {
                 case .success(let v): needed = v
@@ -265,6 +276,39 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
+    /// Blocks until every task of the named steps has ended; returns why not to run when one of them
+    /// did not succeed or the run was stopped.
+    private func waitForSteps(_ names: [String]) -> String? {
+        guard !names.isEmpty else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if stopped { return "not started: the run was interrupted" }
+            if let bad = names.first(where: { failedSteps[$0] != nil }) {
+                return "blocked: runs after \"\(bad)\", which \(failedSteps[bad]!)"
+            }
+            if names.allSatisfy({ (pendingSteps[$0] ?? 0) <= 0 }) { return nil }
+            lock.wait()
+        }
+    }
+
+    /// Blocks until the host may start its serial step; returns why not when an earlier host failed it
+    /// or the run was stopped.
+    private func waitForTurn(_ task: PlannedTask) -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        while true {
+            if stopped { return "not started: the run was interrupted" }
+            switch serialGate.decide(stepIndex: task.stepIndex, host: task.host.name) {
+            case .start:
+                serialGate.started(stepIndex: task.stepIndex, host: task.host.name)
+                return nil
+            case .stop(let why): return why
+            case .wait: lock.wait()
+            }
+        }
+    }
+
     private func finish(_ task: PlannedTask, _ status: TaskStatus, _ message: String, started: Date = Date(),
                         output: CommandResult? = nil, produced: [String: Secret] = [:]) {
         let result = TaskResult(
@@ -280,6 +324,11 @@ public final class Runner: @unchecked Sendable {
         reporter.taskFinished(result)
         lock.lock()
         results.append(result)
+        serialGate.ended(stepIndex: task.stepIndex, stepName: task.step.name, host: task.host.name, status: status)
+        pendingSteps[task.step.name, default: 1] -= 1
+        if !status.succeeded, failedSteps[task.step.name] == nil {
+            failedSteps[task.step.name] = "ended \(status.rawValue) on \(task.host.name)"
+        }
         for (name, secret) in produced { values[name] = secret }
         for v in task.step.action.produces {
             pendingProducers[v, default: 1] -= 1

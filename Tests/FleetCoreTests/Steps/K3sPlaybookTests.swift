@@ -51,6 +51,81 @@ final class K3sPlaybookTests: XCTestCase {
         XCTAssertTrue(text.contains("tls-san:\n- \"fd00:10::1\"\nwrite-kubeconfig-mode: \"0600\"\n"), text)
     }
 
+    func testSeveralServersFirstInitialisesEtcdOthersJoinWithTheSameClusterKeys() throws {
+        var cluster = ClusterConfig(name: "lab", disable: ["traefik"], k3sVersion: "v1.31.5+k3s1", tlsSAN: ["api.example.org"])
+        cluster.flannelIPv6Masq = false
+        let inv = try inventory([("s1", .server), ("s2", .server), ("a1", .agent), ("s3", .server)], cluster: cluster)
+        let first = try K3sConfigFile.render(K3sConfigFile.server(host: inv.hosts[0], inventory: inv))
+        XCTAssertEqual(first, """
+            # Written by fleet. Changes here are overwritten on the next run.
+            cluster-init: true
+            node-name: "s1"
+            node-ip: "fd00:10::1"
+            cluster-cidr: "fd00:42::/56"
+            service-cidr: "fd00:43::/112"
+            cluster-dns: "fd00:43::a"
+            flannel-ipv6-masq: false
+            disable:
+            - "traefik"
+            tls-san:
+            - "fd00:10::1"
+            - "api.example.org"
+            write-kubeconfig-mode: "0600"
+
+            """)
+        let joining = try K3sConfigFile.render(K3sConfigFile.server(host: inv.hosts[3], inventory: inv))
+        XCTAssertEqual(joining, """
+            # Written by fleet. Changes here are overwritten on the next run.
+            server: "https://[fd00:10::1]:6443"
+            token-file: "/etc/rancher/k3s/fleet-token"
+            node-name: "s3"
+            node-ip: "fd00:10::4"
+            cluster-cidr: "fd00:42::/56"
+            service-cidr: "fd00:43::/112"
+            cluster-dns: "fd00:43::a"
+            flannel-ipv6-masq: false
+            disable:
+            - "traefik"
+            tls-san:
+            - "fd00:10::4"
+            - "api.example.org"
+            write-kubeconfig-mode: "0600"
+
+            """)
+        // The keys K3s compares between servers come out byte for byte the same on every server.
+        let keys = Set(K3sConfigFile.clusterWide(inv).map(\.0))
+        XCTAssertEqual(keys, ["cluster-cidr", "service-cidr", "cluster-dns", "flannel-ipv6-masq", "disable"])
+        func clusterLines(_ text: String) -> [String] {
+            var out: [String] = []
+            var inList = false
+            for line in text.split(separator: "\n").map(String.init) {
+                if line.hasPrefix("- ") { if inList { out.append(line) }; continue }
+                let key = String(line.split(separator: ":").first ?? "")
+                inList = keys.contains(key)
+                if inList { out.append(line) }
+            }
+            return out
+        }
+        for host in inv.servers {
+            let text = try K3sConfigFile.render(K3sConfigFile.server(host: host, inventory: inv))
+            XCTAssertEqual(clusterLines(text), clusterLines(first), host.name)
+        }
+        XCTAssertEqual(clusterLines(first).count, 6)
+    }
+
+    func testServerPlanSaysJoinOrClusterInit() throws {
+        let inv = try inventory([("s1", .server), ("s2", .server), ("s3", .server)])
+        let action = K3sServerAction()
+        let first = action.plan(TemplateVariables(host: inv.hosts[0], inventory: inv)).joined(separator: "\n")
+        let other = action.plan(TemplateVariables(host: inv.hosts[1], inventory: inv)).joined(separator: "\n")
+        XCTAssertTrue(first.contains("cluster-init"), first)
+        XCTAssertFalse(first.contains("upload <secret"), first)
+        XCTAssertTrue(other.contains("server https://[fd00:10::1]:6443"), other)
+        XCTAssertTrue(other.contains("upload <secret token> to /etc/rancher/k3s/fleet-token mode 600"), other)
+        let single = try inventory([("s1", .server), ("a1", .agent)])
+        XCTAssertFalse(action.plan(TemplateVariables(host: single.hosts[0], inventory: single)).joined().contains("cluster-init"))
+    }
+
     func testAgentConfigBracketsTheServerAndNamesTheTokenFile() throws {
         let inv = try inventory()
         let text = try K3sConfigFile.render(K3sConfigFile.agent(host: inv.hosts[2], inventory: inv))
@@ -80,9 +155,15 @@ final class K3sPlaybookTests: XCTestCase {
     func testThePlaybookLoadsWithEveryStepDescribed() throws {
         let book = try playbook()
         XCTAssertEqual(book.steps.map(\.name),
-                       ["preflight", "kernel-ipv6", "forwarding", "server-install", "token", "agent-join", "verify"])
+                       ["preflight", "kernel-ipv6", "forwarding", "server-install", "token", "server-join", "agent-join", "verify"])
         XCTAssertEqual(book.steps.map(\.actionName),
-                       ["k3s_preflight", "sysctl", "ipv6_forwarding", "k3s_server", "fetch_secret", "k3s_agent", "k3s_verify"])
+                       ["k3s_preflight", "sysctl", "ipv6_forwarding", "k3s_server", "fetch_secret", "k3s_server", "k3s_agent",
+                        "k3s_verify"])
+        let join = try XCTUnwrap(book.step(named: "server-join"))
+        XCTAssertEqual(join.target, .otherServers)
+        XCTAssertEqual(join.needs, ["token"])
+        XCTAssertEqual(join.serial, 1, "servers join etcd one at a time")
+        XCTAssertEqual(book.step(named: "verify")?.after, ["server-join", "agent-join"])
         for step in book.steps { XCTAssertFalse(step.description.isEmpty, step.name) }
         XCTAssertEqual(book.step(named: "agent-join")?.needs, ["token"])
         XCTAssertEqual(book.step(named: "token")?.action.produces, ["token"])

@@ -8,8 +8,10 @@ final class VerifyTests: XCTestCase {
     /// s1, a1, a2 with node IPs fd00:10::1…3; the default ranges fd00:42::/56 and fd00:43::/112.
     let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
 
-    static func node(_ name: String, ip: String, cidr: String?, ready: String = "True", control: Bool = false) -> String {
-        let labels = control ? #"{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true"}"# : "{}"
+    static func node(_ name: String, ip: String, cidr: String?, ready: String = "True", control: Bool = false,
+                     etcd: Bool = false) -> String {
+        let etcdLabel = etcd ? #","node-role.kubernetes.io/etcd":"true""# : ""
+        let labels = control ? #"{"node-role.kubernetes.io/control-plane":"true","node-role.kubernetes.io/master":"true"\#(etcdLabel)}"# : "{}"
         let spec = cidr.map { #"{"podCIDR":"\#($0)","podCIDRs":["\#($0)"]}"# } ?? "{}"
         return """
             {"apiVersion":"v1","kind":"Node","metadata":{"name":"\(name)","labels":\(labels),
@@ -63,6 +65,32 @@ final class VerifyTests: XCTestCase {
             a1    agent          fd00:10:0:0:0:0:0:2  fd00:42:0:1::/64  Ready
             a2    agent          FD00:10::3           fd00:42:0:2::/64  Ready
             """)
+    }
+
+    func testEveryServerMustBeAControlPlaneEtcdMemberAndAgentsMustNot() throws {
+        let inv = Fixtures.inventory([("s1", .server), ("s2", .server), ("s3", .server), ("a1", .agent)])
+        func nodes(_ s2Control: Bool, _ s3Etcd: Bool, _ a1Control: Bool) throws -> [KubeJSON.Node] {
+            try KubeJSON.decode(KubeJSON.Node.self, Self.list([
+                Self.node("s1", ip: "fd00:10::1", cidr: "fd00:42::/64", control: true, etcd: true),
+                Self.node("s2", ip: "fd00:10::2", cidr: "fd00:42:0:1::/64", control: s2Control, etcd: s2Control),
+                Self.node("s3", ip: "fd00:10::3", cidr: "fd00:42:0:2::/64", control: true, etcd: s3Etcd),
+                Self.node("a1", ip: "fd00:10::4", cidr: "fd00:42:0:3::/64", control: a1Control, etcd: a1Control),
+            ]))
+        }
+        let healthy = Verify.evaluate(inventory: inv, nodes: try nodes(true, true, false), pods: [], services: [])
+        XCTAssertEqual(healthy.problems, [])
+        XCTAssertEqual(healthy.rows.map(\.role), ["control-plane,etcd", "control-plane,etcd", "control-plane,etcd", "agent"])
+
+        let wrong = Verify.evaluate(inventory: inv, nodes: try nodes(false, false, true), pods: [], services: [])
+        XCTAssertEqual(wrong.problems, [
+            "s2: registered without the control-plane role, although the inventory says server (it runs K3s as an agent: fleet reset --limit s2, then fleet up)",
+            "s3: a control-plane node but not an etcd member; with several servers each must be one (the first server needs cluster-init, the others server: and the token)",
+            "a1: a control-plane node, although the inventory says agent (fleet reset --limit a1, then fleet up)",
+        ])
+        // One server: no etcd needed (K3s uses SQLite).
+        let single = Verify.evaluate(inventory: inventory, nodes: try KubeJSON.decode(KubeJSON.Node.self, Self.nodes),
+                                     pods: [], services: [])
+        XCTAssertEqual(single.problems, [])
     }
 
     func testListsExactlyWhatIsNotYetTrue() throws {
