@@ -40,11 +40,11 @@ final class Lab: @unchecked Sendable {
         }
     }
 
-    static func up(_ n: Int, name: String, net: String) throws -> Lab {
+    static func up(_ n: Int, servers: Int = 1, name: String, net: String) throws -> Lab {
         try requireLab()
         let dir = "/run/fleet-test-\(name)"
         _ = run([script, "down", "--name", name, "--net", net, "--dir", dir])
-        let r = run([script, "up", String(n), "--name", name, "--net", net, "--dir", dir])
+        let r = run([script, "up", String(n), "--servers", String(servers), "--name", name, "--net", net, "--dir", dir])
         guard r.status == 0 else { throw LabError("scripts/lab up failed: \(r.output)") }
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/lab.json"))
         return Lab(info: try JSONDecoder().decode(Info.self, from: data), net: net)
@@ -127,13 +127,15 @@ struct LabError: Error, CustomStringConvertible {
 class LabTestCase: XCTestCase {
     /// Hosts, name and net (a hex number no other test class uses) of the class's lab.
     class var labSpec: (hosts: Int, name: String, net: String) { (1, "labtest", "70") }
+    /// How many of the hosts (the first ones) the lab's inventory makes servers.
+    class var labServers: Int { 1 }
 
     nonisolated(unsafe) private static var labs: [String: Lab] = [:]
 
     override class func setUp() {
         super.setUp()
         let spec = labSpec
-        labs[spec.name] = try? Lab.up(spec.hosts, name: spec.name, net: spec.net)
+        labs[spec.name] = try? Lab.up(spec.hosts, servers: labServers, name: spec.name, net: spec.net)
     }
 
     override class func tearDown() {

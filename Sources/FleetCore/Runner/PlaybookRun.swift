@@ -30,6 +30,8 @@ public enum PlaybookRun {
             out += "\(t.host.name) [\(t.host.address)] \(t.step.name) (\(t.step.actionName))"
             if let skip = t.skipReason { out += ": skip, \(skip)\n"; continue }
             if !t.step.needs.isEmpty { out += " needs \(t.step.needs.joined(separator: ", "))" }
+            if let n = t.step.serial { out += ", at most \(n) host(s) at once, in inventory order" }
+            if !t.step.after.isEmpty { out += ", after \(t.step.after.joined(separator: ", ")) ended everywhere" }
             out += "\n"
             for line in t.step.action.plan(vars) { out += "    \(line)\n" }
         }

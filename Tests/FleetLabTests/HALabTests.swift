@@ -1,0 +1,134 @@
+import FleetCore
+import FleetRemote
+import FleetSteps
+import Foundation
+import XCTest
+
+/// Several servers on the lab: three servers with embedded etcd and two agents. The first run meets
+/// a second server whose join K3s refuses, so the third must not join; `--retry-failed` finishes the
+/// cluster; a third run changes nothing.
+///
+/// The tests share one cluster and run in the order of their names.
+final class HALabTests: LabTestCase {
+    override class var labSpec: (hosts: Int, name: String, net: String) { (5, "hatest", "76") }
+    override class var labServers: Int { 3 }
+
+    static let dropIn = "/etc/rancher/k3s/config.yaml.d/50-test-mismatch.yaml"
+
+    func playbook() throws -> Playbook {
+        try Playbook.load(path: Lab.repo + "/playbooks/k3s-ipv6.toml", registry: K3sActions.registry)
+    }
+
+    func run(_ inv: Inventory, retryFailed: Bool = false) throws -> (RunSummary, String) {
+        let sink = OutputSink.memory()
+        let start = Date()
+        let summary = try PlaybookRun.run(inventory: inv, playbook: try playbook(),
+                                          options: .init(retryFailed: retryFailed), connector: SSHConnector(),
+                                          reporter: JSONLinesReporter(out: sink))
+        print("fleet up\(retryFailed ? " --retry-failed" : "") on 3 servers + 2 agents: "
+              + String(format: "%.1f", Date().timeIntervalSince(start)) + " s")
+        return (summary, sink.text)
+    }
+
+    func describe(_ s: RunSummary) -> String {
+        s.results.map { "\($0.host)/\($0.step)=\($0.status.rawValue) \($0.message)" }.joined(separator: "\n")
+    }
+
+    func test1_ARefusedJoinStopsTheNextServerAndRetryFailedFinishes() throws {
+        let lab = try lab()
+        let inv = try Inventory.load(path: lab.inventoryPath)
+        XCTAssertEqual(inv.servers.map(\.name), ["hatest-1", "hatest-2", "hatest-3"])
+        XCTAssertFalse(inv.warnings.contains { $0.message.contains("even number") }, "three servers are an odd number: \(inv.warnings)")
+
+        // Host 2 carries a drop-in that gives it another service range than the cluster's: K3s refuses
+        // such a server ("critical configuration value mismatch").
+        let put = lab.exec(2, "mkdir -p /etc/rancher/k3s/config.yaml.d && "
+                           + "printf 'service-cidr: \"fd42:f1e1:99::/112\"\\n' > \(Self.dropIn)")
+        XCTAssertEqual(put.status, 0, put.output)
+        let (first, _) = try run(inv)
+        XCTAssertEqual(first.result(host: "hatest-1", step: "server-install")?.status, .changed, describe(first))
+        let refused = try XCTUnwrap(first.result(host: "hatest-2", step: "server-join"))
+        XCTAssertEqual(refused.status, .failed, describe(first))
+        XCTAssertTrue(refused.message.contains("critical configuration value mismatch"), refused.message)
+        let stopped = try XCTUnwrap(first.result(host: "hatest-3", step: "server-join"))
+        XCTAssertEqual(stopped.status, .blocked)
+        XCTAssertEqual(stopped.message, "not run: server-join ended failed on hatest-2, and a step with serial = 1 stops at the first failure")
+        XCTAssertEqual(lab.exec(3, "test -e /etc/rancher/k3s/config.yaml && echo written || echo untouched").output,
+                       "untouched\n", "the third server was changed after the second one failed")
+        for i in 4...5 {
+            XCTAssertEqual(first.result(host: "hatest-\(i)", step: "agent-join")?.status, .changed, "agents join through the first server")
+        }
+        let verify = try XCTUnwrap(first.result(host: "hatest-1", step: "verify"))
+        XCTAssertEqual(verify.status, .blocked)
+        XCTAssertEqual(verify.message, "blocked: runs after \"server-join\", which ended failed on hatest-2")
+
+        // Fixed: only the joins and verify run again, in order.
+        XCTAssertEqual(lab.exec(2, "rm \(Self.dropIn)").status, 0)
+        let (retry, output) = try run(inv, retryFailed: true)
+        XCTAssertTrue(retry.succeeded, describe(retry))
+        let ran = retry.results.filter { $0.status != .skipped }.map { "\($0.host)/\($0.step)" }.sorted()
+        XCTAssertEqual(ran, ["hatest-1/token", "hatest-1/verify", "hatest-2/server-join", "hatest-3/server-join"])
+        let s2 = try XCTUnwrap(retry.result(host: "hatest-2", step: "server-join"))
+        let s3 = try XCTUnwrap(retry.result(host: "hatest-3", step: "server-join"))
+        XCTAssertEqual(s2.status, .changed, s2.message)
+        XCTAssertEqual(s3.status, .changed, s3.message)
+        XCTAssertLessThanOrEqual(s2.startedAt.addingTimeInterval(Double(s2.durationMs) / 1000), s3.startedAt.addingTimeInterval(0.001),
+                                 "the third server started joining before the second had finished")
+        let v = try XCTUnwrap(retry.result(host: "hatest-1", step: "verify"))
+        XCTAssertTrue(v.message.contains("5 node(s) Ready on IPv6"), v.message)
+        let table = v.message.split(separator: "\n").filter { $0.hasPrefix("hatest-") }
+        XCTAssertEqual(table.filter { $0.contains("control-plane,etcd") }.count, 3, v.message)
+        XCTAssertEqual(table.filter { $0.contains(" agent ") }.count, 2, v.message)
+
+        // The token never reached the output or the state file.
+        let token = lab.exec(1, "cat /var/lib/rancher/k3s/server/node-token").output
+        let secret = String(token.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":").last ?? "")
+        XCTAssertGreaterThanOrEqual(secret.count, 16)
+        XCTAssertFalse(output.contains(secret))
+        let state = try String(contentsOfFile: RunState.path(forInventory: inv.path), encoding: .utf8)
+        XCTAssertFalse(state.contains(secret))
+    }
+
+    func test2_EveryServerHoldsTheSameClusterKeys() throws {
+        let lab = try lab()
+        let first = lab.exec(1, "cat /etc/rancher/k3s/config.yaml").output
+        XCTAssertTrue(first.contains("\ncluster-init: true\n"), first)
+        XCTAssertFalse(first.contains("server:"), first)
+        let keys = ["cluster-cidr", "service-cidr", "cluster-dns", "flannel-ipv6-masq", "disable"]
+        func clusterLines(_ text: String) -> [String] {
+            var out: [String] = []
+            var inList = false
+            for line in text.split(separator: "\n").map(String.init) {
+                if line.hasPrefix("- ") { if inList { out.append(line) }; continue }
+                inList = keys.contains(String(line.split(separator: ":").first ?? ""))
+                if inList { out.append(line) }
+            }
+            return out
+        }
+        XCTAssertEqual(clusterLines(first).count, 6, first)
+        for i in 2...3 {
+            let text = lab.exec(i, "cat /etc/rancher/k3s/config.yaml").output
+            XCTAssertTrue(text.contains("server: \"https://[\(lab.hosts[0].address)]:6443\""), text)
+            XCTAssertTrue(text.contains("token-file: \"/etc/rancher/k3s/fleet-token\""), text)
+            XCTAssertFalse(text.contains("cluster-init"), text)
+            XCTAssertEqual(clusterLines(text), clusterLines(first), "hatest-\(i)")
+            XCTAssertEqual(lab.exec(i, "stat -c %a /etc/rancher/k3s/config.yaml /etc/rancher/k3s/fleet-token").output, "600\n600\n")
+            XCTAssertEqual(lab.exec(i, "grep -c TOKEN /etc/systemd/system/k3s.service.env").output, "0\n")
+        }
+    }
+
+    func test3_ASecondRunChangesNothing() throws {
+        let lab = try lab()
+        let inv = try Inventory.load(path: lab.inventoryPath)
+        func pids() -> [String] {
+            (1...5).map { i in lab.exec(i, "cat /var/lib/rancher/.standin/\(i <= 3 ? "k3s" : "k3s-agent").pid").output }
+        }
+        let before = pids()
+        let (summary, _) = try run(inv)
+        XCTAssertTrue(summary.succeeded, describe(summary))
+        let notOK = summary.results.filter { $0.status != .ok }.map { "\($0.host) \($0.step) \($0.status): \($0.message)" }
+        XCTAssertEqual(notOK, [], "a second run changes nothing")
+        XCTAssertEqual(summary.results.filter { $0.step == "server-join" }.count, 2)
+        XCTAssertEqual(pids(), before, "no k3s process was restarted")
+    }
+}
