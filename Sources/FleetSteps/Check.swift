@@ -51,10 +51,12 @@ public struct CheckFacts: Sendable, Equatable {
     public var k3sVersion: String?
     /// Which uninstall scripts exist: `server` (`k3s-uninstall.sh`), `agent` (`k3s-agent-uninstall.sh`).
     public var installedRoles: [K3sInstall.Role]
+    /// Longhorn's node prerequisites, when `check --storage` asked for them.
+    public var storage: StorageFacts?
 
     public init(preflight: PreflightFacts, freeKB: Int? = nil, diskPath: String? = nil, systemdRunning: Bool = true,
                 systemctl: Bool = true, openrc: Bool = false, k3sVersion: String? = nil,
-                installedRoles: [K3sInstall.Role] = []) {
+                installedRoles: [K3sInstall.Role] = [], storage: StorageFacts? = nil) {
         self.preflight = preflight
         self.freeKB = freeKB
         self.diskPath = diskPath
@@ -63,6 +65,7 @@ public struct CheckFacts: Sendable, Equatable {
         self.openrc = openrc
         self.k3sVersion = k3sVersion
         self.installedRoles = installedRoles
+        self.storage = storage
     }
 }
 
@@ -74,9 +77,11 @@ public enum Check {
     /// Below this, a warning.
     public static let warnFreeKB = 2 * 1024 * 1024
 
-    /// The preflight fact script plus disk, init system and installed K3s.
-    static func script(_ e: PreflightExpectation) -> String {
+    /// The preflight fact script plus disk, init system and installed K3s (and, with `storage`,
+    /// Longhorn's prerequisites): one round trip.
+    static func script(_ e: PreflightExpectation, storage: Bool = false) -> String {
         var s = Preflight.factScript(e)
+        if storage { s.add(StoragePrereqs.factScript) }
         s.add("disk", "d=\(dataDirectory); while [ ! -e \"$d\" ]; do d=$(dirname \"$d\"); done; echo \"$d\"; df -Pk \"$d\" | tail -n 1")
         s.add("init", "test -d /run/systemd/system && echo systemd-running; command -v systemctl >/dev/null && echo systemctl; "
               + "command -v rc-service >/dev/null && echo openrc")
@@ -86,7 +91,7 @@ public enum Check {
     }
 
     /// Parses the script's output.
-    static func parse(_ output: String, _ e: PreflightExpectation) -> CheckFacts {
+    static func parse(_ output: String, _ e: PreflightExpectation, storage: Bool = false) -> CheckFacts {
         let s = FactScript.sections(output)
         let disk = (s["disk"] ?? "").split(separator: "\n").map(String.init)
         let inits = Set((s["init"] ?? "").split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
@@ -104,7 +109,8 @@ public enum Check {
                           systemctl: inits.contains("systemctl"),
                           openrc: inits.contains("openrc"),
                           k3sVersion: K3sInstall.parseVersion(s["k3s"] ?? ""),
-                          installedRoles: roles)
+                          installedRoles: roles,
+                          storage: storage ? StoragePrereqs.parseFacts(output) : nil)
     }
 
     /// The "Available" column of a `df -Pk` data line
@@ -179,7 +185,22 @@ public enum Check {
                                     message: "K3s is installed here as \(other.rawValue), the inventory says \(role.rawValue)",
                                     fix: "run fleet reset --limit \(host) first, or correct the role"))
         }
+        if let storage = f.storage { out += storageFindings(host: host, storage) }
         return out
+    }
+
+    /// Longhorn's prerequisites: a warning when the storage playbook would install what is missing,
+    /// an error when it could not (unknown distribution, no package manager).
+    static func storageFindings(host: String, _ facts: StorageFacts) -> [CheckFinding] {
+        let plan = StoragePrereqs.plan(facts)
+        if plan.isEmpty { return [] }
+        let what = "Longhorn prerequisites: " + StoragePrereqs.describe(plan)
+        if let problem = plan.problem {
+            return [CheckFinding(host: host, severity: .error, check: "storage", message: what, fix: problem)]
+        }
+        return [CheckFinding(host: host, severity: .warning, check: "storage", message: what,
+                             fix: "the storage playbook (fleet up … --playbook playbooks/storage.toml) runs: "
+                                + plan.commands.joined(separator: " && "))]
     }
 
     /// A preflight line `problem: fix` → a finding; the check is named from the problem.
@@ -219,11 +240,13 @@ public enum Check {
 
     /// Checks every host at once (at most `forks`); `onHost` is called (serialised) with each host's
     /// findings as it finishes. Returns every finding, in inventory order.
+    /// With `storage`, Longhorn's node prerequisites are checked too.
     public static func run(inventory: Inventory, hosts: [FleetCore.Host], connector: Connector, forks: Int,
+                           storage: Bool = false,
                            onHost: @escaping @Sendable (FleetCore.Host, [CheckFinding]) -> Void = { _, _ in }) -> [CheckFinding] {
         let results = Locked<[String: [CheckFinding]]>([:])
         parallelEach(hosts, limit: forks) { host in
-            let findings = checkHost(host, inventory: inventory, connector: connector)
+            let findings = checkHost(host, inventory: inventory, connector: connector, storage: storage)
             results.withLock {
                 $0[host.name] = findings
                 onHost(host, findings)
@@ -238,7 +261,8 @@ public enum Check {
                              source: inv.k3s.source, imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty)
     }
 
-    static func checkHost(_ host: FleetCore.Host, inventory: Inventory, connector: Connector) -> [CheckFinding] {
+    static func checkHost(_ host: FleetCore.Host, inventory: Inventory, connector: Connector,
+                          storage: Bool = false) -> [CheckFinding] {
         let sshFix = "check the address, port, user and key, and that the host key is in \(host.ssh.knownHosts)"
         let connection: Connection
         do {
@@ -258,13 +282,13 @@ public enum Check {
                                          fix: "give \(host.ssh.user) passwordless sudo (NOPASSWD)")]
                 }
             }
-            let r = try connection.run(script(e), stdin: nil, timeout: host.ssh.commandTimeout)
+            let r = try connection.run(script(e, storage: storage), stdin: nil, timeout: host.ssh.commandTimeout)
             guard r.succeeded else {
                 return [CheckFinding(host: host.name, severity: .error, check: "facts",
                                      message: "gathering facts failed (\(r.statusText))",
                                      fix: "check that the host has a POSIX sh and coreutils")]
             }
-            return evaluate(host: host.name, role: host.role, facts: parse(r.stdoutText, e), expectation: e,
+            return evaluate(host: host.name, role: host.role, facts: parse(r.stdoutText, e, storage: storage), expectation: e,
                             k3sVersion: inventory.cluster.k3sVersion)
         } catch {
             let text = String(describing: error)

@@ -13,6 +13,11 @@ struct FactScript {
         parts.append("echo \(FactScript.prefix)\(name); { \(command); } 2>/dev/null")
     }
 
+    /// Adds every section of `other` (section names must not repeat).
+    mutating func add(_ other: FactScript) {
+        parts += other.parts
+    }
+
     /// The whole script; it always exits 0.
     var command: String { (parts + ["true"]).joined(separator: "\n") }
 

@@ -145,13 +145,13 @@ public enum StoragePrereqs {
     /// One round trip: os-release, tools, iscsid, package managers.
     static var factScript: FactScript {
         var s = FactScript()
-        s.add("os", "cat /etc/os-release")
+        s.add("storage-os", "cat /etc/os-release")
         let probe = tools.filter { $0 != "mount.nfs" }.joined(separator: " ")
-        s.add("tools", "for t in \(probe); do if command -v $t >/dev/null 2>&1 || [ -x /sbin/$t ] || [ -x /usr/sbin/$t ]; "
+        s.add("storage-tools", "for t in \(probe); do if command -v $t >/dev/null 2>&1 || [ -x /sbin/$t ] || [ -x /usr/sbin/$t ]; "
             + "then echo $t; fi; done; for t in mount.nfs4 mount.nfs; do if command -v $t >/dev/null 2>&1 || "
             + "[ -x /sbin/$t ] || [ -x /usr/sbin/$t ]; then echo mount.nfs; break; fi; done")
-        s.add("iscsid", "systemctl is-active iscsid")
-        s.add("pm", "for p in apt-get dnf yum zypper; do if command -v $p >/dev/null 2>&1; then echo $p; fi; done")
+        s.add("storage-iscsid", "systemctl is-active iscsid")
+        s.add("storage-pm", "for p in apt-get dnf yum zypper; do if command -v $p >/dev/null 2>&1; then echo $p; fi; done")
         return s
     }
 
@@ -173,8 +173,8 @@ public enum StoragePrereqs {
     /// Parses the fact script's output.
     public static func parseFacts(_ output: String) -> StorageFacts {
         let s = FactScript.sections(output)
-        let os = osRelease(s["os"] ?? "")
-        let words = { (name: String) in (s[name] ?? "").split(whereSeparator: \.isWhitespace).map(String.init) }
+        let os = osRelease(s["storage-os"] ?? "")
+        let words = { (name: String) in (s["storage-" + name] ?? "").split(whereSeparator: \.isWhitespace).map(String.init) }
         return StorageFacts(osID: (os["ID"] ?? "").lowercased(),
                             osLike: (os["ID_LIKE"] ?? "").lowercased().split(separator: " ").map(String.init),
                             prettyName: os["PRETTY_NAME"] ?? "",

@@ -55,6 +55,35 @@ final class CheckResetLabTests: LabTestCase {
         XCTAssertEqual(e.filter { $0.host == "checkreset-1" }.count, 0)
     }
 
+    func test1b_CheckStorageReportsLonghornPrerequisitesFromEachHost() throws {
+        let lab = try lab()
+        let inv = try lab.inventory()
+        // The lab's hosts share this machine's programs, so each must report what is missing here.
+        func present(_ names: [String]) -> Bool {
+            names.contains { n in ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"].contains { FileManager.default.isExecutableFile(atPath: $0 + n) } }
+        }
+        let expectedMissing = StoragePrereqs.tools.filter { tool in
+            !present(tool == "mount.nfs" ? ["mount.nfs4", "mount.nfs"] : [tool])
+        }
+        let found = Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10, storage: true)
+            .filter { $0.check == "storage" }
+        for host in inv.hosts {
+            let mine = found.filter { $0.host == host.name }
+            // iscsid is never active in the lab (no systemd), so every host has one finding.
+            XCTAssertEqual(mine.count, 1, "\(host.name): \(mine.map(\.line))")
+            guard let f = mine.first else { continue }
+            XCTAssertEqual(f.severity, .warning, "Debian with apt-get: the storage playbook can install it: \(f.line)")
+            XCTAssertTrue(f.message.contains("iscsid not active"), f.message)
+            for tool in StoragePrereqs.tools where tool != "mount.nfs" {
+                XCTAssertEqual(f.message.contains(" \(tool)"), expectedMissing.contains(tool), "\(tool): \(f.message)")
+            }
+            XCTAssertTrue(f.fix.contains("systemctl enable --now iscsid"), f.fix)
+        }
+        // Without --storage, nothing about storage.
+        let plain = Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10)
+        XCTAssertEqual(plain.filter { $0.check == "storage" }.count, 0)
+    }
+
     func test2_ResetOneAgentLeavesTheClusterAndUpBringsItBack() throws {
         let lab = try lab()
         let inv = try lab.inventory()

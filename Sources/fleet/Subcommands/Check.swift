@@ -12,6 +12,9 @@ extension Fleet {
         @Argument(help: "The inventory file (TOML).")
         var inventory: String
 
+        @Flag(help: "Also check Longhorn's node prerequisites (what playbooks/storage.toml installs).")
+        var storage = false
+
         @Flag(help: "One JSON object per finding per line.")
         var json = false
 
@@ -35,7 +38,7 @@ extension Fleet {
             findings.forEach(emit)
             let json = json
             findings += FleetSteps.Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(),
-                                             forks: inv.ssh.forks) { host, found in
+                                             forks: inv.ssh.forks, storage: storage) { host, found in
                 var text = ""
                 for f in found { text += (json ? f.jsonLine : f.line) + "\n" }
                 if found.isEmpty, !json { text = "\(host.name) ok: ready for up\n" }

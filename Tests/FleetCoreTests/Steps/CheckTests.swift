@@ -55,6 +55,45 @@ final class CheckTests: XCTestCase {
         XCTAssertEqual(findings(output()), [])
     }
 
+    func storageOutput(os: String, tools: [String], iscsid: String, pm: String) -> String {
+        output() + "\n@@fleet-fact:storage-os\n\(os)\n@@fleet-fact:storage-tools\n" + tools.joined(separator: "\n")
+            + "\n@@fleet-fact:storage-iscsid\n\(iscsid)\n@@fleet-fact:storage-pm\n\(pm)\n"
+    }
+
+    func storageFindings(_ text: String) -> [CheckFinding] {
+        let e = PreflightExpectation(nodeIP: nodeIP)
+        return Check.evaluate(host: "h2", role: .agent, facts: Check.parse(text, e, storage: true), expectation: e,
+                              k3sVersion: "v1.31.5+k3s1")
+    }
+
+    func testStoragePrerequisitesAreReportedOnlyWhenAskedFor() {
+        let all = StoragePrereqs.tools
+        let debian = "ID=debian\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\""
+        XCTAssertEqual(storageFindings(storageOutput(os: debian, tools: all, iscsid: "active", pm: "apt-get")), [])
+
+        let missing = storageFindings(storageOutput(os: debian, tools: all.filter { $0 != "iscsiadm" && $0 != "mount.nfs" },
+                                                    iscsid: "inactive", pm: "apt-get"))
+        XCTAssertEqual(missing, [CheckFinding(
+            host: "h2", severity: .warning, check: "storage",
+            message: "Longhorn prerequisites: missing iscsiadm, mount.nfs4 (NFSv4 client) (packages open-iscsi nfs-common); iscsid not active",
+            fix: "the storage playbook (fleet up … --playbook playbooks/storage.toml) runs: "
+                + "DEBIAN_FRONTEND=noninteractive apt-get update -q && "
+                + "DEBIAN_FRONTEND=noninteractive apt-get install -y open-iscsi nfs-common && systemctl enable --now iscsid")])
+
+        let unknown = storageFindings(storageOutput(os: "ID=plan9", tools: ["bash"], iscsid: "inactive", pm: ""))
+        XCTAssertEqual(unknown.map(\.severity), [.error])
+        XCTAssertTrue(unknown[0].fix.contains("is not one fleet installs packages on"), unknown[0].fix)
+
+        // Without --storage the same host has no storage finding, and the script does not ask.
+        XCTAssertEqual(findings(storageOutput(os: debian, tools: [], iscsid: "inactive", pm: "apt-get")), [])
+        let e = PreflightExpectation(nodeIP: nodeIP)
+        XCTAssertFalse(Check.script(e).contains("storage-"))
+        let script = Check.script(e, storage: true)
+        let markers = script.components(separatedBy: "echo @@fleet-fact:").dropFirst().map { String($0.prefix { $0 != ";" }) }
+        XCTAssertEqual(markers.count, Set(markers).count, "a section name repeats: \(markers)")
+        XCTAssertTrue(markers.contains("storage-tools") && markers.contains("tools"), "\(markers)")
+    }
+
     func testDynamicAddressIsAnErrorWithItsFix() {
         let dyn = "2: lan0    inet6 fd42:f1ee:7:75::1:2/64 scope global dynamic \\       valid_lft 3599sec preferred_lft 3599sec"
         let f = findings(output(addr: dyn))

@@ -40,12 +40,12 @@ final class StoragePrereqsTests: XCTestCase {
 
     func testRockyUsesDnfAndRedHatNames() {
         let f = StoragePrereqs.parseFacts("""
-            @@fleet-fact:os
+            @@fleet-fact:storage-os
             NAME="Rocky Linux"
             ID="rocky"
             ID_LIKE="rhel centos fedora"
             PRETTY_NAME="Rocky Linux 9.4 (Blue Onyx)"
-            @@fleet-fact:tools
+            @@fleet-fact:storage-tools
             findmnt
             blkid
             lsblk
@@ -53,9 +53,9 @@ final class StoragePrereqsTests: XCTestCase {
             curl
             grep
             awk
-            @@fleet-fact:iscsid
+            @@fleet-fact:storage-iscsid
             inactive
-            @@fleet-fact:pm
+            @@fleet-fact:storage-pm
             dnf
             yum
             """)
@@ -117,8 +117,8 @@ final class StoragePrereqsTests: XCTestCase {
     }
 
     func testParsesMissingSectionsAsNothingPresent() {
-        let f = StoragePrereqs.parseFacts("@@fleet-fact:os\nID=debian\n@@fleet-fact:tools\n@@fleet-fact:iscsid\n"
-                                          + "@@fleet-fact:pm\napt-get\n")
+        let f = StoragePrereqs.parseFacts("@@fleet-fact:storage-os\nID=debian\n@@fleet-fact:storage-tools\n@@fleet-fact:storage-iscsid\n"
+                                          + "@@fleet-fact:storage-pm\napt-get\n")
         XCTAssertEqual(f.present, [])
         XCTAssertEqual(f.packageManagers, ["apt-get"])
         XCTAssertEqual(StoragePrereqs.plan(f).packages,
@@ -138,7 +138,7 @@ final class StoragePrereqsTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
         let text = String(decoding: data, as: UTF8.self)
-        for name in ["os", "tools", "iscsid", "pm"] { XCTAssertTrue(text.contains("@@fleet-fact:\(name)\n"), text) }
+        for name in ["storage-os", "storage-tools", "storage-iscsid", "storage-pm"] { XCTAssertTrue(text.contains("@@fleet-fact:\(name)\n"), text) }
         let f = StoragePrereqs.parseFacts(text)
         XCTAssertTrue(f.present.contains("sh") || f.present.contains("grep"), text)
         XCTAssertFalse(f.present.contains("mount.nfs4"), "reported as mount.nfs")
@@ -149,8 +149,8 @@ final class StoragePrereqsTests: XCTestCase {
     static let debianOS = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n"
 
     func factOutput(tools: [String], iscsid: String) -> String {
-        "@@fleet-fact:os\n\(Self.debianOS)@@fleet-fact:tools\n" + tools.map { $0 + "\n" }.joined()
-            + "@@fleet-fact:iscsid\n\(iscsid)\n@@fleet-fact:pm\napt-get\n"
+        "@@fleet-fact:storage-os\n\(Self.debianOS)@@fleet-fact:storage-tools\n" + tools.map { $0 + "\n" }.joined()
+            + "@@fleet-fact:storage-iscsid\n\(iscsid)\n@@fleet-fact:storage-pm\napt-get\n"
     }
 
     func run(_ fleet: FakeFleet, install: Bool) throws -> [TaskResult] {
@@ -169,7 +169,7 @@ final class StoragePrereqsTests: XCTestCase {
 
     func testReportOnlyFailsListingWhatIsMissingAndTheFix() throws {
         let fleet = FakeFleet()
-        fleet["s1"].on(contains: "@@fleet-fact:tools",
+        fleet["s1"].on(contains: "@@fleet-fact:storage-tools",
                        stdout: factOutput(tools: ["findmnt", "blkid", "lsblk", "bash", "curl", "grep", "awk"], iscsid: "inactive"))
         let results = try run(fleet, install: false)
         XCTAssertEqual(results.map(\.status), [.failed])
@@ -183,7 +183,7 @@ final class StoragePrereqsTests: XCTestCase {
 
     func testAllPresentIsOk() throws {
         let fleet = FakeFleet()
-        fleet["s1"].on(contains: "@@fleet-fact:tools", stdout: factOutput(tools: StoragePrereqs.tools, iscsid: "active"))
+        fleet["s1"].on(contains: "@@fleet-fact:storage-tools", stdout: factOutput(tools: StoragePrereqs.tools, iscsid: "active"))
         let results = try run(fleet, install: true)
         XCTAssertEqual(results.map(\.status), [.ok], results.map(\.message).joined())
         XCTAssertEqual(fleet.allCommands.count, 1, "one round trip, nothing installed")
@@ -194,7 +194,7 @@ final class StoragePrereqsTests: XCTestCase {
         let state = InstallState()
         let after = factOutput(tools: StoragePrereqs.tools, iscsid: "active")
         let before = factOutput(tools: ["findmnt", "blkid", "lsblk", "bash", "curl", "grep", "awk"], iscsid: "inactive")
-        fleet["s1"].on(.contains("@@fleet-fact:tools")) { _ in .success(state.installed ? after : before) }
+        fleet["s1"].on(.contains("@@fleet-fact:storage-tools")) { _ in .success(state.installed ? after : before) }
         fleet["s1"].on(.contains("apt-get install")) { _ in state.installed = true; return .success() }
         fleet["s1"].on(.contains("apt-get update")) { _ in .success() }
         fleet["s1"].on(.contains("systemctl enable --now iscsid")) { _ in .success() }
