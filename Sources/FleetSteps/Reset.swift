@@ -12,13 +12,30 @@ public enum Reset {
     /// The sysctl.d files of the k3s-ipv6 playbook: removed only when asked.
     public static let sysctlFiles = ["/etc/sysctl.d/90-fleet-ipv6.conf", "/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"]
 
-    /// What reset does on a host, for the confirmation.
-    public static func describe(_ host: FleetCore.Host, sysctl: Bool) -> [String] {
-        var lines = host.role == .agent
-            ? ["run \(binDirectory)/k3s-agent-uninstall.sh if present (agents go first)"]
-            : ["run \(binDirectory)/k3s-uninstall.sh if present (after every agent)"]
+    /// What reset does on a host, for the confirmation. `staying` is the server that stays in the
+    /// cluster (when only part of it is reset), through which the host is removed from it.
+    public static func describe(_ host: FleetCore.Host, sysctl: Bool, staying: FleetCore.Host? = nil) -> [String] {
+        var lines: [String] = []
+        if host.role == .server, let staying {
+            lines.append("delete node \(host.name) through \(staying.name), which removes its etcd member (servers go one at a time)")
+        }
+        lines.append(host.role == .agent
+            ? "run \(binDirectory)/k3s-agent-uninstall.sh if present (agents go first)"
+            : "run \(binDirectory)/k3s-uninstall.sh if present (after every agent)")
         lines.append("remove " + (fleetFiles + (sysctl ? sysctlFiles : [])).joined(separator: ", ") + " if present")
+        if host.role == .agent, let staying { lines.append("then delete node \(host.name) through \(staying.name)") }
         return lines
+    }
+
+    /// The first server that is not being reset: the cluster goes on there.
+    public static func stayingServer(_ inventory: Inventory, resetting: [FleetCore.Host]) -> FleetCore.Host? {
+        let names = Set(resetting.map(\.name))
+        return inventory.servers.first { !names.contains($0.name) }
+    }
+
+    /// Deletes a node object; with embedded etcd, K3s removes a server's etcd member with it.
+    public static func deleteNodeCommand(_ name: String) -> String {
+        "\(K3sInstall.binaryPath) kubectl delete node \(shellQuote(name)) --ignore-not-found --timeout=60s </dev/null"
     }
 
     /// The shell script: runs the uninstall scripts that exist, removes fleet's files, and prints
@@ -64,39 +81,75 @@ public enum Reset {
         return Outcome(host: host, status: "changed", message: "removed: " + done.joined(separator: ", "))
     }
 
-    /// Agents first (all at once, at most `forks`), then servers. `onResult` is called (serialised)
-    /// as each host finishes. Servers are not touched when an agent could not be reset.
+    /// Agents first (all at once, at most `forks`), then servers one at a time. `onResult` is called
+    /// (serialised) as each host finishes. Servers are not touched when an agent could not be reset.
+    ///
+    /// With `staying` (a server that is not reset), each host also leaves the cluster: an agent's node
+    /// is deleted after its uninstall (its kubelet would register it again before); a server's node
+    /// is deleted before, which removes its etcd member, so the members left keep their quorum. A
+    /// server that cannot be removed is not uninstalled, and the servers after it are skipped.
     public static func run(hosts: [FleetCore.Host], connector: Connector, forks: Int, sysctl: Bool,
+                           staying: FleetCore.Host? = nil,
                            onResult: @escaping @Sendable (Outcome) -> Void = { _ in }) -> [Outcome] {
         let results = Locked<[String: Outcome]>([:])
         let script = script(sysctl: sysctl)
-        func phase(_ group: [FleetCore.Host]) {
-            parallelEach(group, limit: forks) { host in
-                let o = resetOne(host, script: script, connector: connector)
-                results.withLock {
-                    $0[host.name] = o
-                    onResult(o)
-                }
+        @Sendable func record(_ o: Outcome) {
+            results.withLock {
+                $0[o.host] = o
+                onResult(o)
             }
         }
-        phase(hosts.filter { $0.role == .agent })
-        let failed = results.withLock { r in r.values.filter { !$0.succeeded }.map(\.host).sorted() }
-        let servers = hosts.filter { $0.role == .server }
-        if failed.isEmpty {
-            phase(servers)
-        } else {
-            for host in servers {
-                let o = Outcome(host: host.name, status: "skipped",
-                                message: "not reset: agent(s) \(failed.joined(separator: ", ")) could not be reset first; "
-                                    + "fix them, or leave them out with --limit")
-                results.withLock {
-                    $0[host.name] = o
-                    onResult(o)
+        parallelEach(hosts.filter { $0.role == .agent }, limit: forks) { host in
+            var o = resetOne(host, script: script, connector: connector)
+            if o.succeeded, let staying {
+                if let problem = deleteNode(host.name, through: staying, connector: connector) {
+                    o.message += "; still listed as a node: \(problem)"
+                } else {
+                    o.message += "; node deleted through \(staying.name)"
                 }
             }
+            record(o)
+        }
+        let failed = results.withLock { r in r.values.filter { !$0.succeeded }.map(\.host).sorted() }
+        var stop: String? = failed.isEmpty ? nil
+            : "not reset: agent(s) \(failed.joined(separator: ", ")) could not be reset first; fix them, or leave them out with --limit"
+        for host in hosts where host.role == .server {
+            if let stop {
+                record(Outcome(host: host.name, status: "skipped", message: stop))
+                continue
+            }
+            var removed = ""
+            if let staying {
+                if let problem = deleteNode(host.name, through: staying, connector: connector) {
+                    record(Outcome(host: host.name, status: "failed",
+                                   message: "not uninstalled: could not remove it from the cluster through \(staying.name) "
+                                       + "(\(problem)); uninstalling would leave an etcd member that never comes back"))
+                    stop = "not reset: \(host.name) could not be removed from the cluster first"
+                    continue
+                }
+                removed = "node deleted through \(staying.name) (etcd member removed); "
+            }
+            var o = resetOne(host, script: script, connector: connector)
+            o.message = removed + o.message
+            if !o.succeeded { stop = "not reset: \(host.name) failed, and servers go one at a time" }
+            record(o)
         }
         let all = results.withLock { $0 }
         return hosts.compactMap { all[$0.name] }
+    }
+
+    /// Deletes `name`'s node through `server`; nil when done, else why not.
+    static func deleteNode(_ name: String, through server: FleetCore.Host, connector: Connector) -> String? {
+        do {
+            let connection = try connector.connect(to: server)
+            defer { connection.close() }
+            let r = try connection.run(deleteNodeCommand(name), stdin: nil, timeout: server.ssh.commandTimeout)
+            if r.succeeded { return nil }
+            let err = r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init)
+            return "\(r.statusText)" + (err.map { ": \($0)" } ?? "")
+        } catch {
+            return "\(error)"
+        }
     }
 
     static func resetOne(_ host: FleetCore.Host, script: String, connector: Connector) -> Outcome {

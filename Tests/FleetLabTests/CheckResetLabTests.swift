@@ -99,9 +99,11 @@ final class CheckResetLabTests: LabTestCase {
         XCTAssertEqual(running.map(\.line), [])
 
         let three = inv.hosts.filter { $0.name == "checkreset-3" }
-        let outcomes = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false)
+        let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: three))
+        let outcomes = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false, staying: staying)
         XCTAssertEqual(outcomes.map(\.status), ["changed"], outcomes.map(\.line).joined(separator: "\n"))
         XCTAssertTrue(outcomes[0].message.contains("k3s-agent-uninstall.sh"), outcomes[0].message)
+        XCTAssertTrue(outcomes[0].message.hasSuffix("; node deleted through checkreset-1"), outcomes[0].message)
         try Reset.forgetInState(inventory: inv, hosts: outcomes.map(\.host), playbook: "playbooks/k3s-ipv6.toml")
 
         XCTAssertNotEqual(lab.exec(3, "test -e /usr/local/bin/k3s-agent-uninstall.sh").status, 0)
@@ -114,9 +116,20 @@ final class CheckResetLabTests: LabTestCase {
         let nodes = lab.exec(1, "/usr/local/bin/k3s kubectl get nodes")
         XCTAssertEqual(nodes.status, 0, nodes.output)
         XCTAssertTrue(nodes.output.contains("checkreset-2"), nodes.output)
+        XCTAssertFalse(nodes.output.contains("checkreset-3"), "the reset agent is still a node: \(nodes.output)")
+
+        // Verify of the hosts that stay passes.
+        let rest = try Inventory(path: lab.dir + "/rest.toml", cluster: inv.cluster, k3s: inv.k3s, ssh: inv.ssh,
+                                 preflight: inv.preflight,
+                                 hosts: inv.hosts.filter { $0.name != "checkreset-3" })
+        let restRun = try PlaybookRun.run(inventory: rest, playbook: try playbook(), options: .init(steps: ["verify"]),
+                                          connector: SSHConnector(), reporter: JSONLinesReporter(out: OutputSink.memory()))
+        let restVerify = try XCTUnwrap(restRun.result(host: "checkreset-1", step: "verify"))
+        XCTAssertEqual(restVerify.status, .ok, restVerify.message)
+        XCTAssertTrue(restVerify.message.contains("2 node(s) Ready on IPv6"), restVerify.message)
 
         // A second reset finds nothing to do.
-        let again = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false)
+        let again = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false, staying: staying)
         XCTAssertEqual(again.map(\.status), ["ok"], again.map(\.line).joined(separator: "\n"))
 
         let back = try up(inv)

@@ -131,4 +131,37 @@ final class HALabTests: LabTestCase {
         XCTAssertEqual(summary.results.filter { $0.step == "server-join" }.count, 2)
         XCTAssertEqual(pids(), before, "no k3s process was restarted")
     }
+
+    func test4_ResetOfOneServerRemovesItAndUpJoinsItAgain() throws {
+        let lab = try lab()
+        let inv = try Inventory.load(path: lab.inventoryPath)
+        let three = inv.hosts.filter { $0.name == "hatest-3" }
+        let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: three))
+        XCTAssertEqual(staying.name, "hatest-1")
+        let outcomes = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false, staying: staying)
+        XCTAssertEqual(outcomes.map(\.status), ["changed"], outcomes.map(\.line).joined(separator: "\n"))
+        XCTAssertTrue(outcomes[0].message.hasPrefix("node deleted through hatest-1 (etcd member removed); removed:"),
+                      outcomes[0].message)
+        try Reset.forgetInState(inventory: inv, hosts: ["hatest-3"], playbook: "playbooks/k3s-ipv6.toml")
+        XCTAssertNotEqual(lab.exec(3, "/usr/local/bin/systemctl is-active k3s").status, 0, "k3s is gone from hatest-3")
+        let nodes = lab.exec(2, "/usr/local/bin/k3s kubectl get nodes -o name")
+        XCTAssertEqual(nodes.status, 0, nodes.output)
+        XCTAssertFalse(nodes.output.contains("hatest-3"), nodes.output)
+
+        // The four hosts that stay verify.
+        let rest = try Inventory(path: lab.dir + "/rest.toml", cluster: inv.cluster, k3s: inv.k3s, ssh: inv.ssh,
+                                 preflight: inv.preflight, hosts: inv.hosts.filter { $0.name != "hatest-3" })
+        let restRun = try PlaybookRun.run(inventory: rest, playbook: try playbook(), options: .init(steps: ["verify"]),
+                                          connector: SSHConnector(), reporter: JSONLinesReporter(out: OutputSink.memory()))
+        let restVerify = try XCTUnwrap(restRun.result(host: "hatest-1", step: "verify"))
+        XCTAssertEqual(restVerify.status, .ok, restVerify.message)
+        XCTAssertTrue(restVerify.message.contains("4 node(s) Ready on IPv6"), restVerify.message)
+
+        let (back, _) = try run(inv)
+        XCTAssertTrue(back.succeeded, describe(back))
+        XCTAssertEqual(back.result(host: "hatest-3", step: "server-join")?.status, .changed)
+        XCTAssertEqual(back.result(host: "hatest-2", step: "server-join")?.status, .ok)
+        let verify = try XCTUnwrap(back.result(host: "hatest-1", step: "verify"))
+        XCTAssertTrue(verify.message.contains("5 node(s) Ready on IPv6"), verify.message)
+    }
 }

@@ -20,11 +20,13 @@ extension Fleet {
         func run() throws {
             let inventory = try target.load()
             let hosts = inventory.hosts.filter { target.limitSet?.contains($0.name) ?? true }
+            // When part of the cluster stays, the reset hosts leave it through a server that stays.
+            let staying = FleetSteps.Reset.stayingServer(inventory, resetting: hosts)
             if !yes {
                 var text = ""
                 for h in hosts {
                     text += "\(h.name) (\(h.role.rawValue)):\n"
-                    for line in FleetSteps.Reset.describe(h, sysctl: sysctl) { text += "  \(line)\n" }
+                    for line in FleetSteps.Reset.describe(h, sysctl: sysctl, staying: staying) { text += "  \(line)\n" }
                 }
                 FileHandle.standardOutput.write(Data(text.utf8))
                 guard isTerminal(0) else {
@@ -39,7 +41,7 @@ extension Fleet {
                 }
             }
             let outcomes = FleetSteps.Reset.run(hosts: hosts, connector: SSHConnector(), forks: inventory.ssh.forks,
-                                                sysctl: sysctl) { o in
+                                                sysctl: sysctl, staying: staying) { o in
                 FileHandle.standardOutput.write(Data((o.line + "\n").utf8))
             }
             let done = outcomes.filter(\.succeeded).map(\.host)

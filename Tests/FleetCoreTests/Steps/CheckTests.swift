@@ -190,4 +190,43 @@ final class CheckTests: XCTestCase {
         XCTAssertTrue(second[0].message.contains("agent(s) a1 could not be reset first"), second[0].message)
         XCTAssertFalse(failing.events.contains { $0.host == "s1" && $0.kind == .commandStarted })
     }
+
+    func testPartialResetLeavesTheClusterThroughAServerThatStays() throws {
+        let inv = Fixtures.inventory([("s1", .server), ("s2", .server), ("s3", .server), ("a1", .agent)])
+        let resetting = inv.hosts.filter { ["s2", "s3", "a1"].contains($0.name) }
+        let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: resetting))
+        XCTAssertEqual(staying.name, "s1")
+        XCTAssertNil(Reset.stayingServer(inv, resetting: inv.hosts), "the whole cluster: nothing to leave")
+        XCTAssertEqual(Reset.deleteNodeCommand("it's"),
+                       "/usr/local/bin/k3s kubectl delete node 'it'\\''s' --ignore-not-found --timeout=60s </dev/null")
+
+        let fleet = FakeFleet()
+        for name in ["s2", "s3", "a1"] { fleet[name].on(contains: "did=", stdout: "did: k3s-uninstall.sh\n") }
+        fleet["s1"].on(contains: "kubectl delete node", stdout: "node deleted\n")
+        let outcomes = Reset.run(hosts: resetting, connector: fleet, forks: 10, sysctl: false, staying: staying)
+        XCTAssertEqual(outcomes.map(\.status), ["changed", "changed", "changed"], outcomes.map(\.line).joined(separator: "\n"))
+        XCTAssertTrue(outcomes[0].message.hasPrefix("node deleted through s1 (etcd member removed); removed:"), outcomes[0].message)
+        XCTAssertTrue(outcomes[2].message.hasSuffix("; node deleted through s1"), outcomes[2].message)
+
+        // The order: a1 uninstalled, then its node deleted; then per server, its node deleted, then it
+        // is uninstalled, one server after the other.
+        let steps = fleet.events.filter { $0.kind == .commandStarted }.map { e -> String in
+            e.host == "s1" ? "delete " + (e.text.components(separatedBy: "delete node ").last?.split(separator: " ").first ?? "")
+                           : "uninstall \(e.host)"
+        }
+        XCTAssertEqual(steps, ["uninstall a1", "delete a1", "delete s2", "uninstall s2", "delete s3", "uninstall s3"])
+        XCTAssertFalse(fleet["s1"].commands.contains { $0.contains("did=") }, "the staying server is not reset")
+
+        // A server that cannot be removed is left installed, and the next one is not touched.
+        let failing = FakeFleet()
+        for name in ["s2", "s3"] { failing[name].on(contains: "did=", stdout: "did: k3s-uninstall.sh\n") }
+        failing["s1"].on(contains: "kubectl delete node", exit: 1, stderr: "Error from server: etcdserver: unhealthy cluster\n")
+        let second = Reset.run(hosts: inv.hosts.filter { $0.name != "s1" && $0.role == .server }, connector: failing,
+                               forks: 10, sysctl: false, staying: staying)
+        XCTAssertEqual(second.map(\.status), ["failed", "skipped"])
+        XCTAssertTrue(second[0].message.contains("could not remove it from the cluster through s1 (exit 1: Error from server: etcdserver: unhealthy cluster)"),
+                      second[0].message)
+        XCTAssertEqual(second[1].message, "not reset: s2 could not be removed from the cluster first")
+        XCTAssertTrue(failing["s2"].commands.isEmpty && failing["s3"].commands.isEmpty, "nothing was uninstalled")
+    }
 }
