@@ -58,40 +58,30 @@ extension Playbook {
             case let other?:
                 throw PlaybookError(file: path, step: stepName, key: "target", message: "expected a string or an array of host names, found \(other.typeName)")
             }
-            var needs: [String] = []
-            if let n = values["needs"] {
-                guard case .array(let items) = n else {
-                    throw PlaybookError(file: path, step: stepName, key: "needs", message: "expected an array of value names")
+            func stringList(_ key: String, _ what: String) throws -> [String] {
+                guard let value = values[key] else { return [] }
+                guard case .array(let items) = value else {
+                    throw PlaybookError(file: path, step: stepName, key: key, message: "expected an array of \(what)")
                 }
-                for item in items {
-                    guard case .string(let s) = item else {
-                        throw PlaybookError(file: path, step: stepName, key: "needs", message: "expected an array of value names")
+                return try items.map {
+                    guard case .string(let s) = $0 else {
+                        throw PlaybookError(file: path, step: stepName, key: key, message: "expected an array of \(what)")
                     }
-                    guard producers[s] != nil else {
-                        throw PlaybookError(file: path, step: stepName, key: "needs",
-                            message: "\"\(s)\" is not produced by an earlier step"
-                                + (producers.isEmpty ? "" : " (produced: \(producers.keys.sorted().joined(separator: ", ")))"))
-                    }
-                    needs.append(s)
+                    return s
                 }
             }
-            var after: [String] = []
-            if let a = values["after"] {
-                guard case .array(let items) = a else {
-                    throw PlaybookError(file: path, step: stepName, key: "after", message: "expected an array of step names")
-                }
-                for item in items {
-                    guard case .string(let s) = item else {
-                        throw PlaybookError(file: path, step: stepName, key: "after", message: "expected an array of step names")
-                    }
-                    guard steps.contains(where: { $0.name == s }) else {
-                        let earlier = steps.map(\.name)
-                        throw PlaybookError(file: path, step: stepName, key: "after",
-                            message: "\"\(s)\" is not an earlier step" + suggestion(for: s, among: earlier)
-                                + (earlier.isEmpty ? "" : " (earlier: \(earlier.joined(separator: ", ")))"))
-                    }
-                    after.append(s)
-                }
+            let needs = try stringList("needs", "value names")
+            for s in needs where producers[s] == nil {
+                throw PlaybookError(file: path, step: stepName, key: "needs",
+                    message: "\"\(s)\" is not produced by an earlier step"
+                        + (producers.isEmpty ? "" : " (produced: \(producers.keys.sorted().joined(separator: ", ")))"))
+            }
+            let after = try stringList("after", "step names")
+            let earlier = steps.map(\.name)
+            for s in after where !earlier.contains(s) {
+                throw PlaybookError(file: path, step: stepName, key: "after",
+                    message: "\"\(s)\" is not an earlier step" + suggestion(for: s, among: earlier)
+                        + (earlier.isEmpty ? "" : " (earlier: \(earlier.joined(separator: ", ")))"))
             }
             var timeout: Double?
             switch values["timeout"] {
