@@ -9,9 +9,12 @@ public struct StatusReport: Sendable, Encodable {
         public var ageSeconds: Int?
         public var runId: String?
         public var message: String
+        /// False for a record of a playbook step that no longer targets this host (its role changed):
+        /// shown, but not part of the host's health.
+        public var current = true
 
         enum CodingKeys: String, CodingKey {
-            case step, status, at, message
+            case step, status, at, message, current
             case ageSeconds = "age_s"
             case runId = "run_id"
         }
@@ -32,7 +35,7 @@ public struct StatusReport: Sendable, Encodable {
         }
 
         public var healthy: Bool {
-            reachable && steps.allSatisfy { ["ok", "changed", "skipped"].contains($0.status) }
+            reachable && steps.allSatisfy { !$0.current || ["ok", "changed", "skipped"].contains($0.status) }
         }
     }
 
@@ -55,7 +58,8 @@ public struct StatusReport: Sendable, Encodable {
     }
 
     /// Builds the report. With a playbook, each host lists the steps that target it (those never
-    /// run show `never`); steps recorded in the state but not in the playbook follow.
+    /// run show `never`); steps recorded in the state but not in the playbook follow. Records of
+    /// playbook steps that no longer target the host (its role changed) come last, marked not current.
     public static func make(inventory: Inventory, playbook: Playbook?, state: RunState?, connector: Connector,
                             forks: Int, now: Date = Date()) -> StatusReport {
         let probes = Locked<[String: (Bool, Double?, String?)]>([:])
@@ -78,13 +82,18 @@ public struct StatusReport: Sendable, Encodable {
             let records = state?.hosts[host.name] ?? [:]
             let steps = playbook?.steps.filter { $0.target.hosts(in: inventory).contains { $0.name == host.name } }
                 .map(\.name) ?? []
-            let names = steps + records.keys.filter { !steps.contains($0) }.sorted()
+            let inPlaybook = Set(playbook?.steps.map(\.name) ?? [])
+            let others = records.keys.filter { !steps.contains($0) }.sorted()
+            let names = steps + others.filter { !inPlaybook.contains($0) } + others.filter(inPlaybook.contains)
             let stepStatus = names.map { name -> StepStatus in
                 guard let r = records[name] else {
                     return StepStatus(step: name, status: "never", at: nil, ageSeconds: nil, runId: nil, message: "")
                 }
+                let current = steps.contains(name) || !inPlaybook.contains(name)
                 return StepStatus(step: name, status: r.status.rawValue, at: r.at,
-                                  ageSeconds: Int(now.timeIntervalSince(r.at)), runId: r.runId, message: r.message)
+                                  ageSeconds: Int(now.timeIntervalSince(r.at)), runId: r.runId,
+                                  message: (current ? "" : "no longer targets this host (role changed?); ") + r.message,
+                                  current: current)
             }
             let l = live[host.name] ?? (false, nil, "not checked")
             hosts.append(HostStatus(host: host.name, address: host.address, role: host.role.rawValue,
