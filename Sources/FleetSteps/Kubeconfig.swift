@@ -16,6 +16,11 @@ public enum Kubeconfig {
 
     /// Pure: rewrites kubeconfig YAML text. Everything else in the file is kept.
     public static func rewrite(_ text: String, clusterName: String, server: IPv6Address) throws -> String {
+        try rewrite(text, clusterName: clusterName, host: "[\(server)]")
+    }
+
+    /// Pure: as above, pointing at `host` (a bracketed IPv6 literal or a DNS name).
+    public static func rewrite(_ text: String, clusterName: String, host: String) throws -> String {
         let parsed: Node?
         do {
             parsed = try Yams.compose(yaml: text)
@@ -37,7 +42,7 @@ public enum Kubeconfig {
             if let renamed = rename(item["name"]) { item["name"] = renamed }
             if var cluster = item["cluster"]?.mapping {
                 if let url = cluster["server"]?.string {
-                    cluster["server"] = Node(serverURL(server, port: port(of: url)), Tag(.str), .plain)
+                    cluster["server"] = Node("https://\(host):\(port(of: url))", Tag(.str), .plain)
                 }
                 item["cluster"] = .mapping(cluster)
             }
@@ -93,9 +98,27 @@ public enum Kubeconfig {
         (inventory.directory as NSString).appendingPathComponent("\(inventory.cluster.name).kubeconfig")
     }
 
-    /// Reads the first server's kubeconfig and returns it rewritten.
-    public static func fetch(inventory: Inventory, connector: Connector) throws -> String {
-        let server = inventory.firstServer
+    /// Where the kubeconfig points: a server of the inventory (read from it, pointed at its
+    /// node_ip), or one of `[cluster] tls_san` (a DNS name or floating address in front of the
+    /// servers: read from the first server). Nil: the first server.
+    public static func endpoint(_ choice: String?, in inventory: Inventory) throws -> (read: FleetCore.Host, host: String) {
+        guard let choice else { return (inventory.firstServer, "[\(inventory.firstServer.nodeIP)]") }
+        if let server = inventory.servers.first(where: { $0.name == choice }) { return (server, "[\(server.nodeIP)]") }
+        let bare = choice.hasPrefix("[") && choice.hasSuffix("]") ? String(choice.dropFirst().dropLast()) : choice
+        if let san = inventory.cluster.tlsSAN.first(where: { $0 == bare || IPv6Address($0).map { $0 == IPv6Address(bare) } ?? false }) {
+            return (inventory.firstServer, IPv6Address(san).map { "[\($0)]" } ?? san)
+        }
+        let servers = inventory.servers.map(\.name).joined(separator: ", ")
+        let sans = inventory.cluster.tlsSAN.isEmpty ? "none" : inventory.cluster.tlsSAN.joined(separator: ", ")
+        throw RewriteError(description: """
+            --server "\(choice)" is neither a server of \(inventory.path) (\(servers)) nor in [cluster] tls_san (\(sans)): \
+            the API certificate would not match it
+            """)
+    }
+
+    /// Reads a server's kubeconfig and returns it rewritten (see ``endpoint(_:in:)``).
+    public static func fetch(inventory: Inventory, connector: Connector, server choice: String? = nil) throws -> String {
+        let (server, host) = try endpoint(choice, in: inventory)
         let connection = try connector.connect(to: server)
         defer { connection.close() }
         guard let data = try connection.read(remotePath) else {
@@ -103,8 +126,7 @@ public enum Kubeconfig {
                 \(server.name) has no \(remotePath): the K3s server is not installed or has not started yet (run fleet up)
                 """)
         }
-        return try rewrite(String(decoding: data, as: UTF8.self), clusterName: inventory.cluster.name,
-                           server: server.nodeIP)
+        return try rewrite(String(decoding: data, as: UTF8.self), clusterName: inventory.cluster.name, host: host)
     }
 
     /// Writes `text` to `path` with mode 0600, atomically: a new file in the same directory, synced,

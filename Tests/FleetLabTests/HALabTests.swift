@@ -164,4 +164,22 @@ final class HALabTests: LabTestCase {
         let verify = try XCTUnwrap(back.result(host: "hatest-1", step: "verify"))
         XCTAssertTrue(verify.message.contains("5 node(s) Ready on IPv6"), verify.message)
     }
+
+    func test5_KubeconfigThroughTheSecondServerListsEveryNode() throws {
+        let lab = try lab()
+        let kubectl = "/usr/bin/kubectl"
+        guard FileManager.default.isExecutableFile(atPath: kubectl) else {
+            throw XCTSkip("no kubectl at \(kubectl) on this machine: the kubeconfig is not checked with a real client")
+        }
+        let inv = try Inventory.load(path: lab.inventoryPath)
+        let text = try Kubeconfig.fetch(inventory: inv, connector: SSHConnector(), server: "hatest-2")
+        XCTAssertTrue(text.contains("server: https://[\(lab.hosts[1].address)]:6443"), text)
+        let path = lab.dir + "/hatest-2.kubeconfig"
+        try Kubeconfig.save(text, to: path)
+        let home = lab.dir + "/kubectl-home"
+        let env = "env -u HTTPS_PROXY -u https_proxy -u HTTP_PROXY -u http_proxy -u ALL_PROXY -u all_proxy HOME=\(home)"
+        let r = Lab.run(["/bin/sh", "-c", "\(env) \(kubectl) --kubeconfig \(path) --request-timeout=30s get nodes -o name 2>&1"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.output.split(separator: "\n").map(String.init).sorted(), (1...5).map { "node/hatest-\($0)" })
+    }
 }

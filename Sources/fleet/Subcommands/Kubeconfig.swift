@@ -7,11 +7,12 @@ import Foundation
 extension Fleet {
     struct Kubeconfig: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Fetch the cluster's kubeconfig, pointed at the first server's IPv6 address.",
+            abstract: "Fetch the cluster's kubeconfig, pointed at a server's IPv6 address.",
             discussion: """
                 Reads /etc/rancher/k3s/k3s.yaml from the first server, sets its server to https://[node_ip]:6443, \
                 renames the "default" cluster, context and user to the cluster's name, and writes it with mode 0600 \
-                (default: <inventory dir>/<cluster name>.kubeconfig).
+                (default: <inventory dir>/<cluster name>.kubeconfig). With --server, another server of the \
+                inventory, or a name or address from [cluster] tls_san (e.g. a DNS name for every server).
                 """)
 
         @Argument(help: "The inventory file (TOML).")
@@ -20,11 +21,14 @@ extension Fleet {
         @Option(name: .shortAndLong, help: "Where to write the kubeconfig.")
         var output: String?
 
+        @Option(help: "Point it at this server (a server's name) or a [cluster] tls_san entry; default: the first server.")
+        var server: String?
+
         func run() throws {
             let inv = try InventoryOptions.parse([inventory]).load()
             let path = output ?? FleetSteps.Kubeconfig.defaultOutput(for: inv)
             do {
-                let text = try FleetSteps.Kubeconfig.fetch(inventory: inv, connector: SSHConnector())
+                let text = try FleetSteps.Kubeconfig.fetch(inventory: inv, connector: SSHConnector(), server: server)
                 try FleetSteps.Kubeconfig.save(text, to: path)
             } catch {
                 printError("\(error)")

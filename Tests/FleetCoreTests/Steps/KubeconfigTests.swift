@@ -105,4 +105,29 @@ final class KubeconfigTests: XCTestCase {
         let inv = Fixtures.inventory([("s1", .server)], path: "/srv/clusters/inventory/prod.toml", clusterName: "prod")
         XCTAssertEqual(Kubeconfig.defaultOutput(for: inv), "/srv/clusters/inventory/prod.kubeconfig")
     }
+
+    func testServerChoiceIsAServerOrATLSSAN() throws {
+        let base = Fixtures.inventory([("s1", .server), ("s2", .server), ("s3", .server), ("a1", .agent)])
+        var cluster = base.cluster
+        cluster.tlsSAN = ["k3s.example.org", "2001:db8::100"]
+        let inv = try Inventory(path: base.path, cluster: cluster, k3s: base.k3s, hosts: base.hosts)
+
+        let first = try Kubeconfig.endpoint(nil, in: inv)
+        XCTAssertEqual(first.read.name, "s1")
+        XCTAssertEqual(first.host, "[fd00:10::1]")
+        let s2 = try Kubeconfig.endpoint("s2", in: inv)
+        XCTAssertEqual(s2.read.name, "s2", "read from the chosen server")
+        XCTAssertEqual(s2.host, "[fd00:10::2]")
+        let name = try Kubeconfig.endpoint("k3s.example.org", in: inv)
+        XCTAssertEqual(name.read.name, "s1")
+        XCTAssertEqual(name.host, "k3s.example.org")
+        XCTAssertEqual(try Kubeconfig.endpoint("[2001:DB8:0::100]", in: inv).host, "[2001:db8::100]")
+        XCTAssertThrowsError(try Kubeconfig.endpoint("a1", in: inv)) { error in
+            XCTAssertTrue("\(error)".contains("--server \"a1\" is neither a server of"), "\(error)")
+            XCTAssertTrue("\(error)".contains("(s1, s2, s3)") && "\(error)".contains("k3s.example.org, 2001:db8::100"), "\(error)")
+        }
+
+        let out = try Kubeconfig.rewrite(Self.k3sYAML, clusterName: "lab", host: name.host)
+        XCTAssertTrue(out.contains("server: https://k3s.example.org:6443\n"), out)
+    }
 }
