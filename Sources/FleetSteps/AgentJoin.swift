@@ -28,7 +28,7 @@ public struct K3sAgentAction: Action {
 
     public func plan(_ vars: TemplateVariables) -> [String] {
         [
-            "write \(K3sConfigFile.path) (0600): server \(vars["server_url"]), node-ip \(vars["host.node_ip"]), "
+            "write \(K3sConfigFile.path) (0600): server \(vars["registration_url"]), node-ip \(vars["host.node_ip"]), "
                 + "token-file \(K3sConfigFile.tokenPath)",
             "upload <secret \(secret)> to \(K3sConfigFile.tokenPath) mode 600",
             "install k3s \(vars["cluster.k3s_version"]) as agent (INSTALL_K3S_EXEC=agent) from [k3s] source",

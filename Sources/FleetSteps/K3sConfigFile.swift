@@ -61,7 +61,7 @@ public enum K3sConfigFile {
     /// An agent's settings: the server URL (bracketed), its node IP and the token file.
     public static func agent(host: FleetCore.Host, inventory: Inventory) -> [(String, Value)] {
         [
-            ("server", .string(serverURL(inventory.firstServer.nodeIP))),
+            ("server", .string(inventory.registrationURL)),
             ("node-name", .string(host.name)),
             ("node-ip", .string(host.nodeIP.description)),
             ("token-file", .string(tokenPath)),

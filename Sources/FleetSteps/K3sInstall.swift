@@ -398,7 +398,7 @@ public enum K3sInstall {
                 let state = K3sLog.agentState(lines)
                 if case .refused(let why) = state { throw TaskFailure(why, result: r) }
                 if active == "active", state == .registered {
-                    return "agent registered with \(serverURL(job.inventory.firstServer.nodeIP)) in \(String(format: "%.1f", elapsed)) s"
+                    return "agent registered with \(job.inventory.registrationURL) in \(String(format: "%.1f", elapsed)) s"
                 }
                 if case .waiting(let last?) = state { lastSeen = last }
             case .server:

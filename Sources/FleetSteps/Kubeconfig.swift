@@ -103,8 +103,10 @@ public enum Kubeconfig {
     /// servers: read from the first server). Nil: the first server.
     public static func endpoint(_ choice: String?, in inventory: Inventory) throws -> (read: FleetCore.Host, host: String) {
         guard let choice else { return (inventory.firstServer, "[\(inventory.firstServer.nodeIP)]") }
-        if let server = inventory.servers.first(where: { $0.name == choice }) { return (server, "[\(server.nodeIP)]") }
         let bare = choice.hasPrefix("[") && choice.hasSuffix("]") ? String(choice.dropFirst().dropLast()) : choice
+        if let server = inventory.servers.first(where: { $0.name == choice || IPv6Address(bare) == $0.nodeIP }) {
+            return (server, "[\(server.nodeIP)]")
+        }
         if let san = inventory.cluster.tlsSAN.first(where: { $0 == bare || IPv6Address($0).map { $0 == IPv6Address(bare) } ?? false }) {
             return (inventory.firstServer, IPv6Address(san).map { "[\($0)]" } ?? san)
         }

@@ -182,4 +182,26 @@ final class HALabTests: LabTestCase {
         XCTAssertEqual(r.status, 0, r.output)
         XCTAssertEqual(r.output.split(separator: "\n").map(String.init).sorted(), (1...5).map { "node/hatest-\($0)" })
     }
+
+    func test6_AgentsRegisterThroughTheSecondServerWhenToldTo() throws {
+        let lab = try lab()
+        let text = try String(contentsOfFile: lab.inventoryPath, encoding: .utf8)
+        let second = lab.hosts[1].address
+        let path = lab.dir + "/via-second.toml"
+        try text.replacingOccurrences(of: "[cluster]\n", with: "[cluster]\nregistration_address = \"\(second)\"\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let inv = try Inventory.load(path: path)
+        XCTAssertEqual(inv.registrationURL, "https://[\(second)]:6443")
+        let (summary, _) = try run(inv)
+        XCTAssertTrue(summary.succeeded, describe(summary))
+        for i in 4...5 {
+            let r = try XCTUnwrap(summary.result(host: "hatest-\(i)", step: "agent-join"))
+            XCTAssertEqual(r.status, .changed, "a new registration address rewrites the agent's config")
+            XCTAssertTrue(r.message.contains("agent registered with https://[\(second)]:6443"), r.message)
+            XCTAssertTrue(lab.exec(i, "cat /etc/rancher/k3s/config.yaml").output.contains("server: \"https://[\(second)]:6443\""))
+        }
+        for i in 1...3 { XCTAssertEqual(summary.result(host: "hatest-\(i)", step: i == 1 ? "server-install" : "server-join")?.status, .ok) }
+        let verify = try XCTUnwrap(summary.result(host: "hatest-1", step: "verify"))
+        XCTAssertTrue(verify.message.contains("5 node(s) Ready on IPv6"), verify.message)
+    }
 }

@@ -230,6 +230,23 @@ extension InventoryLoader {
             }
         }
 
+        // Agents register through registration_address: it must be a server, or a name or floating address
+        // the API certificate carries (tls_san), or TLS fails.
+        if let config = cluster.config, let address = config.registrationAddress, drafts.allSatisfy(\.roleUsable) {
+            let context = InventoryTableContext(table: TOMLTable(), path: "cluster", keyPrefix: "cluster.", label: "[cluster]", hostIndex: nil)
+            let ip = IPv6Address(address)
+            let inSAN = config.tlsSAN.contains { $0 == address || (ip != nil && IPv6Address($0) == ip) }
+            let owner = ip.flatMap { ip in drafts.first { $0.nodeIP == ip } }
+            if let owner, owner.role == .agent {
+                fail(context, "registration_address", "\"\(address)\" is the node_ip of agent \(label(owner)); agents register with a server")
+            } else if owner == nil, !inSAN {
+                fail(context, "registration_address", """
+                    "\(address)" is neither a server's node_ip nor in tls_san; the API certificate would not name it: \
+                    add it to tls_san
+                    """)
+            }
+        }
+
         if !drafts.isEmpty, drafts.allSatisfy(\.roleUsable) {
             let servers = drafts.filter { $0.role == .server }.count
             if servers == 0 {

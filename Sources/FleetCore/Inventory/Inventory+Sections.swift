@@ -176,10 +176,32 @@ extension InventoryLoader {
             }
         }
 
+        var registration: String?
+        switch string(context, "registration_address") {
+        case .missing: break
+        case .invalid: valid = false
+        case .present(let text):
+            if let parsed = IPv6Address(text) {
+                registration = parsed.description
+            } else if text.hasPrefix("["), IPv6Address(String(text.dropFirst().dropLast())) != nil {
+                fail(context, "registration_address", "\(InventorySyntax.tomlQuoted(text)): write the IPv6 address without brackets")
+                valid = false
+            } else if InventorySyntax.isIPv4Literal(text) {
+                fail(context, "registration_address", "\(InventorySyntax.tomlQuoted(text)) is IPv4; an IPv6-only cluster registers over IPv6")
+                valid = false
+            } else if InventorySyntax.isDNSName(text) {
+                registration = text
+            } else {
+                fail(context, "registration_address", "\(InventorySyntax.tomlQuoted(text)) is not an IPv6 address or DNS name")
+                valid = false
+            }
+        }
+
         if valid, let pods = draft.clusterCIDR, let services = draft.serviceCIDR {
             draft.config = ClusterConfig(
                 name: name, clusterCIDR: pods, serviceCIDR: services, clusterDNS: clusterDNS,
-                flannelIPv6Masq: masquerade, disable: disable, k3sVersion: version, tlsSAN: sans
+                flannelIPv6Masq: masquerade, disable: disable, k3sVersion: version, tlsSAN: sans,
+                registrationAddress: registration
             )
         }
         return draft

@@ -57,6 +57,7 @@ enum InventoryKeys {
     static let root = ["cluster", "k3s", "ssh", "preflight", "hosts"]
     static let cluster = [
         "name", "cluster_cidr", "service_cidr", "cluster_dns", "flannel_ipv6_masq", "disable", "k3s_version", "tls_san",
+        "registration_address",
     ]
     static let k3s = ["source", "airgap_dir"]
     static let ssh = [

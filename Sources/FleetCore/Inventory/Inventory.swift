@@ -45,6 +45,9 @@ public struct ClusterConfig: Sendable, Hashable {
     public var k3sVersion: String
     /// Extra names and addresses for the API server certificate.
     public var tlsSAN: [String]
+    /// Where agents register: a server's node_ip, or a DNS name or floating IPv6 address in front of
+    /// the servers (listed in `tlsSAN`). Nil: the first server's node_ip.
+    public var registrationAddress: String?
 
     public init(
         name: String,
@@ -54,7 +57,8 @@ public struct ClusterConfig: Sendable, Hashable {
         flannelIPv6Masq: Bool = true,
         disable: [String] = [],
         k3sVersion: String,
-        tlsSAN: [String] = []
+        tlsSAN: [String] = [],
+        registrationAddress: String? = nil
     ) {
         self.name = name
         self.clusterCIDR = clusterCIDR
@@ -64,6 +68,7 @@ public struct ClusterConfig: Sendable, Hashable {
         self.disable = disable
         self.k3sVersion = k3sVersion
         self.tlsSAN = tlsSAN
+        self.registrationAddress = registrationAddress
     }
 
     /// `clusterDNS`, or the 10th address of the service range (`fd00:43::a` for the default range), as K3s does.
@@ -212,6 +217,13 @@ public struct Inventory: Sendable {
     public var agents: [Host] { hosts.filter { $0.role == .agent } }
     /// The first host with role server in file order: it initialises the cluster, the others join it.
     public var firstServer: Host { hosts[firstServerIndex] }
+
+    /// The URL agents register with: `[cluster] registration_address`, else the first server
+    /// (`https://[node_ip]:6443`; IPv6 literals are bracketed).
+    public var registrationURL: String {
+        guard let address = cluster.registrationAddress else { return serverURL(firstServer.nodeIP) }
+        return IPv6Address(address).map { serverURL($0) } ?? "https://\(address):6443"
+    }
 
     public func host(named name: String) -> Host? { hosts.first { $0.name == name } }
 

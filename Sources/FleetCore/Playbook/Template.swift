@@ -21,7 +21,7 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
         "cluster.name", "cluster.cluster_cidr", "cluster.service_cidr", "cluster.cluster_dns",
         "cluster.k3s_version", "cluster.flannel_ipv6_masq", "cluster.servers",
         "first_server.name", "first_server.address", "first_server.node_ip",
-        "server_url", "inventory_dir",
+        "server_url", "registration_url", "inventory_dir",
     ]
 
     let parts: [Part]
@@ -94,6 +94,7 @@ public struct TemplateVariables: Sendable {
             v["first_server.address"] = first.address
             v["first_server.node_ip"] = first.nodeIP.description
             v["server_url"] = serverURL(first.nodeIP)
+            v["registration_url"] = inventory.registrationURL
         }
         values = v
     }

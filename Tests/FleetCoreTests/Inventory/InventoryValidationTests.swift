@@ -374,4 +374,32 @@ final class InventoryValidationTests: XCTestCase {
         let error = assertSingleError(toml, contains: ["hosts[1] \"n2\"", "\"fd10::zz\""])
         XCTAssertEqual(error?.line, 3)
     }
+
+    // MARK: - registration_address
+
+    func testRegistrationAddressMustBeAServerOrNamedByTheCertificate() throws {
+        let hosts = InventoryFixture.host("s1", "fd10::1") + InventoryFixture.host("s2", "fd10::2")
+            + InventoryFixture.host("s3", "fd10::3") + InventoryFixture.host("a1", "fd10::4", role: "agent")
+        func cluster(_ keys: String) -> String { withCluster(keys, hosts: hosts) }
+
+        let viaSecond = try XCTUnwrap(parseValid(cluster("registration_address = \"fd10:0::2\"")))
+        XCTAssertEqual(viaSecond.cluster.registrationAddress, "fd10::2")
+        XCTAssertEqual(viaSecond.registrationURL, "https://[fd10::2]:6443")
+        let byName = try XCTUnwrap(parseValid(cluster("tls_san = [\"k3s.example.org\"]\nregistration_address = \"k3s.example.org\"")))
+        XCTAssertEqual(byName.registrationURL, "https://k3s.example.org:6443")
+        let floating = try XCTUnwrap(parseValid(cluster("tls_san = [\"fd10::100\"]\nregistration_address = \"fd10::100\"")))
+        XCTAssertEqual(floating.registrationURL, "https://[fd10::100]:6443")
+        let none = try XCTUnwrap(parseValid(cluster("")))
+        XCTAssertEqual(none.registrationURL, "https://[fd10::1]:6443", "default: the first server")
+
+        assertSingleError(cluster("registration_address = \"fd10::4\""),
+                          contains: ["registration_address", "node_ip of agent", "agents register with a server"])
+        assertSingleError(cluster("registration_address = \"fd10::99\""),
+                          contains: ["neither a server's node_ip nor in tls_san", "add it to tls_san"])
+        assertSingleError(cluster("registration_address = \"k3s.example.org\""),
+                          contains: ["neither a server's node_ip nor in tls_san"])
+        assertSingleError(cluster("registration_address = \"[fd10::2]\""), contains: ["without brackets"])
+        assertSingleError(cluster("registration_address = \"192.0.2.7\""), contains: ["is IPv4"])
+        assertSingleError(cluster("registration_address = \"no spaces allowed\""), contains: ["not an IPv6 address or DNS name"])
+    }
 }

@@ -126,6 +126,19 @@ final class K3sPlaybookTests: XCTestCase {
         XCTAssertFalse(action.plan(TemplateVariables(host: single.hosts[0], inventory: single)).joined().contains("cluster-init"))
     }
 
+    func testAgentsRegisterThroughTheRegistrationAddress() throws {
+        var cluster = ClusterConfig(name: "lab", k3sVersion: "v1.31.5+k3s1", tlsSAN: ["k3s.example.org"])
+        cluster.registrationAddress = "k3s.example.org"
+        let inv = try inventory([("s1", .server), ("s2", .server), ("s3", .server), ("a1", .agent)], cluster: cluster)
+        let agent = try K3sConfigFile.render(K3sConfigFile.agent(host: inv.hosts[3], inventory: inv))
+        XCTAssertTrue(agent.contains("server: \"https://k3s.example.org:6443\"\n"), agent)
+        // Joining servers still join the first server, which is a member already.
+        let joining = try K3sConfigFile.render(K3sConfigFile.server(host: inv.hosts[1], inventory: inv))
+        XCTAssertTrue(joining.contains("server: \"https://[fd00:10::1]:6443\"\n"), joining)
+        let plan = K3sAgentAction().plan(TemplateVariables(host: inv.hosts[3], inventory: inv)).joined(separator: "\n")
+        XCTAssertTrue(plan.contains("server https://k3s.example.org:6443"), plan)
+    }
+
     func testAgentConfigBracketsTheServerAndNamesTheTokenFile() throws {
         let inv = try inventory()
         let text = try K3sConfigFile.render(K3sConfigFile.agent(host: inv.hosts[2], inventory: inv))

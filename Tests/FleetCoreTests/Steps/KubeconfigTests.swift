@@ -118,6 +118,7 @@ final class KubeconfigTests: XCTestCase {
         let s2 = try Kubeconfig.endpoint("s2", in: inv)
         XCTAssertEqual(s2.read.name, "s2", "read from the chosen server")
         XCTAssertEqual(s2.host, "[fd00:10::2]")
+        XCTAssertEqual(try Kubeconfig.endpoint("fd00:10:0::3", in: inv).read.name, "s3", "a server's node_ip names it too")
         let name = try Kubeconfig.endpoint("k3s.example.org", in: inv)
         XCTAssertEqual(name.read.name, "s1")
         XCTAssertEqual(name.host, "k3s.example.org")
