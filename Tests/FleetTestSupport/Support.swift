@@ -61,6 +61,7 @@ public final class RecordingReporter: Reporter, @unchecked Sendable {
         case taskStarted(host: String, step: String)
         case taskFinished(TaskResult)
         case runFinished(RunSummary)
+        case taskWaiting(host: String, step: String, reason: String)
     }
 
     public struct Stamped: Sendable {
@@ -83,6 +84,17 @@ public final class RecordingReporter: Reporter, @unchecked Sendable {
     public func taskStarted(host: String, step: String) { add(.taskStarted(host: host, step: step)) }
     public func taskFinished(_ result: TaskResult) { add(.taskFinished(result)) }
     public func runFinished(_ summary: RunSummary) { add(.runFinished(summary)) }
+    public func taskWaiting(host: String, step: String, reason: String) {
+        add(.taskWaiting(host: host, step: step, reason: reason))
+    }
+
+    /// Every waiting report, as `host/step: reason`.
+    public var waits: [String] {
+        all.compactMap {
+            if case .taskWaiting(let h, let s, let r) = $0.entry { return "\(h)/\(s): \(r)" }
+            return nil
+        }
+    }
 
     public var all: [Stamped] {
         lock.lock(); defer { lock.unlock() }

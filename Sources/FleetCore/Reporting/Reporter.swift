@@ -13,6 +13,13 @@ public protocol Reporter: AnyObject, Sendable {
     func taskStarted(host: String, step: String)
     func taskFinished(_ result: TaskResult)
     func runFinished(_ summary: RunSummary)
+    /// A task that cannot start yet: `reason` says what it waits for (a value, its turn in a serial
+    /// step, other steps to end). Called once per wait, only when the task really has to wait.
+    func taskWaiting(host: String, step: String, reason: String)
+}
+
+extension Reporter {
+    public func taskWaiting(host: String, step: String, reason: String) {}
 }
 
 /// Where reporters write: stdout by default, a buffer in tests.
@@ -55,6 +62,10 @@ public final class PlainReporter: Reporter, @unchecked Sendable {
 
     public func taskStarted(host: String, step: String) {}
 
+    public func taskWaiting(host: String, step: String, reason: String) {
+        out.write("\(host) \(step): waiting for \(reason)\n")
+    }
+
     public func taskFinished(_ r: TaskResult) {
         out.write(Style.line(r, color: color) + "\n")
     }
@@ -71,6 +82,7 @@ public final class TerminalReporter: Reporter, @unchecked Sendable {
     private let lock = NSLock()
     private var hosts: [String] = []
     private var current: [String: String] = [:]
+    private var waiting: [String: String] = [:]
     private var done: [String: Int] = [:]
     private var failed: [String: String] = [:]
     private var totalSteps = 0
@@ -92,6 +104,13 @@ public final class TerminalReporter: Reporter, @unchecked Sendable {
     public func taskStarted(host: String, step: String) {
         lock.lock(); defer { lock.unlock() }
         current[host] = step
+        waiting[host] = nil
+        redraw(force: false)
+    }
+
+    public func taskWaiting(host: String, step: String, reason: String) {
+        lock.lock(); defer { lock.unlock() }
+        waiting[host] = "\(step): waiting for \(reason)"
         redraw(force: false)
     }
 
@@ -99,6 +118,7 @@ public final class TerminalReporter: Reporter, @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         done[r.host, default: 0] += 1
         current[r.host] = nil
+        waiting[r.host] = nil
         if !r.status.succeeded, failed[r.host] == nil { failed[r.host] = "\(r.step): \(r.status.rawValue)" }
         redraw(force: false)
     }
@@ -122,6 +142,7 @@ public final class TerminalReporter: Reporter, @unchecked Sendable {
             let state: String
             if let f = failed[h] { state = Style.paint("✗ " + f, .red, true) }
             else if let s = current[h] { state = Style.paint("… " + s, .yellow, true) }
+            else if let w = waiting[h] { state = "⏸ " + w }
             else if n >= totalSteps { state = Style.paint("✓ done", .green, true) }
             else { state = n == 0 ? "waiting" : "…" }
             text += "\u{1B}[2K  \(h.padding(toLength: width, withPad: " ", startingAt: 0))  [\(n)/\(totalSteps)] \(state)\n"
@@ -168,6 +189,14 @@ public final class JSONLinesReporter: Reporter, @unchecked Sendable {
         var time: Date
     }
 
+    struct TaskWaitingEvent: Encodable {
+        var event = "task_waiting"
+        var host: String
+        var step: String
+        var reason: String
+        var time: Date
+    }
+
     struct TaskFinishedEvent: Encodable {
         var event = "task_finished"
         var result: TaskResult
@@ -196,6 +225,10 @@ public final class JSONLinesReporter: Reporter, @unchecked Sendable {
 
     public func taskStarted(host: String, step: String) {
         emit(TaskStartedEvent(host: host, step: step, time: Date()))
+    }
+
+    public func taskWaiting(host: String, step: String, reason: String) {
+        emit(TaskWaitingEvent(host: host, step: step, reason: reason, time: Date()))
     }
 
     public func taskFinished(_ r: TaskResult) {

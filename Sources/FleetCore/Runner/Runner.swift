@@ -179,8 +179,8 @@ public final class Runner: @unchecked Sendable {
             let serial = task.step.serial != nil
             if !task.step.needs.isEmpty || serial || !task.step.after.isEmpty {
                 forks.signal(); holding = false
-                var outcome = task.step.needs.isEmpty ? .success([:]) : waitForValues(task.step.needs)
-                if case .success = outcome, let why = waitForSteps(task.step.after) { outcome = .failure(why) }
+                var outcome = task.step.needs.isEmpty ? .success([:]) : waitForValues(task.step.needs, task)
+                if case .success = outcome, let why = waitForSteps(task.step.after, task) { outcome = .failure(why) }
                 if case .success = outcome, serial, let why = waitForTurn(task) { outcome = .failure(why) }
                 forks.wait(); holding = true
                 switch outcome {
@@ -258,9 +258,10 @@ public final class Runner: @unchecked Sendable {
         case failure(String)
     }
 
-    private func waitForValues(_ names: [String]) -> ValueWait {
+    private func waitForValues(_ names: [String], _ task: PlannedTask) -> ValueWait {
         lock.lock()
         defer { lock.unlock() }
+        var announced = false
         while true {
             if stopped { return .failure("not started: the run was interrupted") }
             if let bad = names.first(where: { failedValues[$0] != nil }) {
@@ -272,24 +273,44 @@ public final class Runner: @unchecked Sendable {
             if let missing = names.first(where: { values[$0] == nil && (pendingProducers[$0] ?? 0) == 0 }) {
                 return .failure("blocked: needs \"\(missing)\", which no step in this run produces")
             }
+            if !announced {
+                announced = true
+                announceWait(task, names.filter { values[$0] == nil }.joined(separator: ", "))
+                continue
+            }
             lock.wait()
         }
     }
 
     /// Blocks until every task of the named steps has ended; returns why not to run when one of them
     /// did not succeed or the run was stopped.
-    private func waitForSteps(_ names: [String]) -> String? {
+    private func waitForSteps(_ names: [String], _ task: PlannedTask) -> String? {
         guard !names.isEmpty else { return nil }
         lock.lock()
         defer { lock.unlock() }
+        var announced = false
         while true {
             if stopped { return "not started: the run was interrupted" }
             if let bad = names.first(where: { failedSteps[$0] != nil }) {
                 return "blocked: runs after \"\(bad)\", which \(failedSteps[bad]!)"
             }
             if names.allSatisfy({ (pendingSteps[$0] ?? 0) <= 0 }) { return nil }
+            if !announced {
+                announced = true
+                let open = names.filter { (pendingSteps[$0] ?? 0) > 0 }
+                announceWait(task, "\(open.joined(separator: ", ")) to end on every host")
+                continue
+            }
             lock.wait()
         }
+    }
+
+    /// Tells the reporter that `task` waits, without holding the lock while it writes. Called with
+    /// the lock held; returns with it held (the caller re-checks its condition).
+    private func announceWait(_ task: PlannedTask, _ reason: String) {
+        lock.unlock()
+        reporter.taskWaiting(host: task.host.name, step: task.step.name, reason: reason)
+        lock.lock()
     }
 
     /// Blocks until the host may start its serial step; returns why not when an earlier host failed it
@@ -297,6 +318,7 @@ public final class Runner: @unchecked Sendable {
     private func waitForTurn(_ task: PlannedTask) -> String? {
         lock.lock()
         defer { lock.unlock() }
+        var announced = false
         while true {
             if stopped { return "not started: the run was interrupted" }
             switch serialGate.decide(stepIndex: task.stepIndex, host: task.host.name) {
@@ -304,7 +326,13 @@ public final class Runner: @unchecked Sendable {
                 serialGate.started(stepIndex: task.stepIndex, host: task.host.name)
                 return nil
             case .stop(let why): return why
-            case .wait: lock.wait()
+            case .wait:
+                if !announced {
+                    announced = true
+                    announceWait(task, "its turn (serial = \(task.step.serial ?? 1), in inventory order)")
+                    continue
+                }
+                lock.wait()
             }
         }
     }

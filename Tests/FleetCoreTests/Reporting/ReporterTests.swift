@@ -136,6 +136,20 @@ final class ReporterTests: XCTestCase {
         XCTAssertEqual(object["message"] as? String, "no route / to host")
     }
 
+    func testWaitingIsAnEventLineAndAPlainLine() throws {
+        let out = OutputSink.memory()
+        JSONLinesReporter(out: out).taskWaiting(host: "s3", step: "server-join", reason: "its turn (serial = 1, in inventory order)")
+        let object = try XCTUnwrap(jsonObjects(out.text).first)
+        XCTAssertEqual(object["event"] as? String, "task_waiting")
+        XCTAssertEqual(object["host"] as? String, "s3")
+        XCTAssertEqual(object["step"] as? String, "server-join")
+        XCTAssertEqual(object["reason"] as? String, "its turn (serial = 1, in inventory order)")
+        XCTAssertNotNil(object["time"] as? String)
+        let plain = OutputSink.memory()
+        PlainReporter(out: plain).taskWaiting(host: "a1", step: "agent-join", reason: "token")
+        XCTAssertEqual(plain.text, "a1 agent-join: waiting for token\n")
+    }
+
     func testRunFinishedStatusWhenAllSucceedAndWhenInterrupted() throws {
         for (interrupted, results, expected) in [
             (false, [TaskResult(host: "s1", step: "a", status: .ok)], "ok"),

@@ -174,6 +174,7 @@ final class RunnerTests: XCTestCase {
         XCTAssertLessThan(a2Independent, producerEnd)
         XCTAssertEqual(fleet.host("a1").file("/etc/rancher/k3s/token")?.data, Data(token.utf8))
         XCTAssertNil(summary.result(host: "a2", step: "join"), "a2 is not a target of join")
+        XCTAssertEqual(reporter.waits, ["a1/join: token"], "a1 said what it waited for, once")
     }
 
     func testForksOneCompletesAPlanWithNeeds() throws {

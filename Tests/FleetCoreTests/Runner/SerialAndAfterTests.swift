@@ -42,7 +42,8 @@ final class SerialAndAfterTests: XCTestCase {
         }
         let names = ["h1", "h2", "h3", "h4"]
         let inventory = Fixtures.inventory(names.map { ($0, $0 == "h1" ? .server : .agent) })
-        let run = FakeRun.start(try Fixtures.playbook(Self.serialBook), inventory: inventory, fleet: fleet)
+        let reporter = RecordingReporter(clock: fleet.clock)
+        let run = FakeRun.start(try Fixtures.playbook(Self.serialBook), inventory: inventory, fleet: fleet, reporter: reporter)
 
         let othersPrepared = fleet.waitUntil(limit: 20) { events in
             ["h2", "h3", "h4"].allSatisfy { h in events.contains { $0.host == h && $0.kind == .commandFinished && $0.text == "prep \(h)" } }
@@ -54,6 +55,10 @@ final class SerialAndAfterTests: XCTestCase {
         XCTAssertTrue(othersPrepared)
         XCTAssertFalse(joinedEarly, "a host joined before h1, which comes first in the inventory")
         XCTAssertTrue(summary.succeeded, describe(summary))
+        // The hosts held back said why, once each; h1 never waited.
+        let waits = reporter.waits
+        XCTAssertEqual(Set(waits), Set(["h2", "h3", "h4"].map { "\($0)/join: its turn (serial = 1, in inventory order)" }), "\(waits)")
+        XCTAssertEqual(waits.count, 3)
         let events = fleet.events
         for (a, b) in zip(names, names.dropFirst()) {
             let end = try XCTUnwrap(seq(events, .commandFinished, host: a, "join \(a)"))
@@ -173,13 +178,15 @@ final class SerialAndAfterTests: XCTestCase {
             return .success()
         }
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
-        let run = FakeRun.start(try Fixtures.playbook(Self.afterBook), inventory: inventory, fleet: fleet)
+        let reporter = RecordingReporter(clock: fleet.clock)
+        let run = FakeRun.start(try Fixtures.playbook(Self.afterBook), inventory: inventory, fleet: fleet, reporter: reporter)
         let a1Joined = fleet.waitUntil(limit: 20) { $0.contains { $0.kind == .commandFinished && $0.text == "join a1" } }
         let verifiedEarly = fleet.waitUntil(limit: 1) { $0.contains { $0.kind == .commandStarted && $0.text == "verify" } }
         gate.open()
         let summary = try XCTUnwrap(run.wait())
         XCTAssertTrue(a1Joined)
         XCTAssertFalse(verifiedEarly, "verify started while a2 was still joining")
+        XCTAssertEqual(reporter.waits, ["s1/verify: join to end on every host"])
         XCTAssertTrue(summary.succeeded, describe(summary))
         let events = fleet.events
         XCTAssertLessThan(try XCTUnwrap(seq(events, .commandFinished, host: "a2", "join a2")),
