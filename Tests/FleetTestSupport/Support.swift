@@ -22,6 +22,38 @@ public enum Fixtures {
         }
     }
 
+    /// One record of a state file: (host, step) ended with `status` at `at`, with `digest`.
+    public struct StateRecord {
+        public var host, step: String
+        public var status: TaskStatus
+        public var digest: String
+        public var message: String
+
+        public init(_ host: String, _ step: String, _ status: TaskStatus, digest: String = "", message: String = "") {
+            self.host = host
+            self.step = step
+            self.status = status
+            self.digest = digest
+            self.message = message
+        }
+    }
+
+    /// A state file's content, decoded from JSON the way fleet reads it; every record at
+    /// 2025-03-01T10:00:00Z in run `20250301T100000Z-1`.
+    public static func runState(_ records: [StateRecord], inventory: Inventory) throws -> RunState {
+        var hosts: [String: [String: Any]] = [:]
+        for r in records {
+            hosts[r.host, default: [:]][r.step] = [
+                "status": r.status.rawValue, "at": "2025-03-01T10:00:00Z", "digest": r.digest,
+                "run_id": "20250301T100000Z-1", "message": r.message, "duration_ms": 12,
+            ]
+        }
+        let json: [String: Any] = ["version": 1, "inventory": inventory.path, "playbook": "p.toml", "runs": [], "hosts": hosts]
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(RunState.self, from: JSONSerialization.data(withJSONObject: json))
+    }
+
     /// Parses a playbook with the built-in actions.
     public static func playbook(_ toml: String, path: String = "/nonexistent/fleet-tests/playbooks/test.toml",
                                 registry: ActionRegistry = .builtIn) throws -> Playbook {

@@ -44,18 +44,10 @@ final class PlannerTests: XCTestCase {
 
     /// A state file's records, decoded the way fleet reads them. `digest: nil` means: the current digest.
     func previousState(_ records: [Rec], plan: [PlannedTask]) throws -> RunState {
-        var hosts: [String: [String: Any]] = [:]
-        for r in records {
+        try Fixtures.runState(records.map { r in
             let current = plan.first { $0.host.name == r.host && $0.step.name == r.step }?.digest ?? ""
-            hosts[r.host, default: [:]][r.step] = [
-                "status": r.status.rawValue, "at": "2025-03-01T10:00:00Z", "digest": r.digest ?? current,
-                "run_id": "20250301T100000Z-1", "message": "", "duration_ms": 12,
-            ]
-        }
-        let json: [String: Any] = ["version": 1, "inventory": inventory.path, "playbook": "p.toml", "runs": [], "hosts": hosts]
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(RunState.self, from: JSONSerialization.data(withJSONObject: json))
+            return Fixtures.StateRecord(r.host, r.step, r.status, digest: r.digest ?? current)
+        }, inventory: inventory)
     }
 
     func pairs(_ tasks: [PlannedTask]) -> [String] { tasks.map { "\($0.host.name)/\($0.step.name)" } }

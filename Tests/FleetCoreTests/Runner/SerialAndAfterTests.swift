@@ -208,18 +208,10 @@ final class SerialAndAfterTests: XCTestCase {
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
         let book = try Fixtures.playbook(Self.afterBook)
         let first = Planner.plan(inventory: inventory, playbook: book)
-        var hosts: [String: [String: Any]] = [:]
-        for t in first {
+        let state = try Fixtures.runState(first.map { t in
             let failed = t.host.name == "a2" && t.step.name == "join"
-            hosts[t.host.name, default: [:]][t.step.name] = [
-                "status": failed ? "failed" : "changed", "at": "2025-03-01T10:00:00Z", "digest": t.digest,
-                "run_id": "r1", "message": "", "duration_ms": 5,
-            ]
-        }
-        let json: [String: Any] = ["version": 1, "inventory": inventory.path, "playbook": "p.toml", "runs": [], "hosts": hosts]
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let state = try decoder.decode(RunState.self, from: JSONSerialization.data(withJSONObject: json))
+            return Fixtures.StateRecord(t.host.name, t.step.name, failed ? .failed : .changed, digest: t.digest)
+        }, inventory: inventory)
         let retry = Planner.plan(inventory: inventory, playbook: book, retryFailed: state)
         let running = retry.filter { $0.skipReason == nil }.map { "\($0.host.name)/\($0.step.name)" }
         XCTAssertEqual(running, ["a2/join", "s1/verify"])

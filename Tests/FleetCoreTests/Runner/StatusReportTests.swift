@@ -4,18 +4,8 @@ import Foundation
 import XCTest
 
 final class StatusReportTests: XCTestCase {
-    func state(_ records: [(String, String, String)], inventory: Inventory) throws -> RunState {
-        var hosts: [String: [String: Any]] = [:]
-        for (host, step, status) in records {
-            hosts[host, default: [:]][step] = [
-                "status": status, "at": "2025-03-01T10:00:00Z", "digest": "", "run_id": "r1", "message": "done",
-                "duration_ms": 3,
-            ]
-        }
-        let json: [String: Any] = ["version": 1, "inventory": inventory.path, "playbook": "p.toml", "runs": [], "hosts": hosts]
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(RunState.self, from: JSONSerialization.data(withJSONObject: json))
+    func state(_ records: [(String, String, TaskStatus)], inventory: Inventory) throws -> RunState {
+        try Fixtures.runState(records.map { Fixtures.StateRecord($0.0, $0.1, $0.2, message: "done") }, inventory: inventory)
     }
 
     func testARecordOfAStepThatNoLongerTargetsTheHostIsShownButNotCounted() throws {
@@ -39,8 +29,8 @@ final class StatusReportTests: XCTestCase {
             command = "true"
             """)
         // s1 was an agent in an earlier inventory: its agent-only record failed then.
-        let st = try state([("s1", "base", "ok"), ("s1", "server-only", "changed"), ("s1", "agent-only", "failed"),
-                            ("s1", "old-step", "ok"), ("a1", "base", "ok"), ("a1", "agent-only", "ok")], inventory: inventory)
+        let st = try state([("s1", "base", .ok), ("s1", "server-only", .changed), ("s1", "agent-only", .failed),
+                            ("s1", "old-step", .ok), ("a1", "base", .ok), ("a1", "agent-only", .ok)], inventory: inventory)
         let report = StatusReport.make(inventory: inventory, playbook: book, state: st, connector: FakeFleet(), forks: 4,
                                        now: ISO8601DateFormatter().date(from: "2025-03-01T10:01:00Z")!)
         let s1 = try XCTUnwrap(report.hosts.first { $0.host == "s1" })
@@ -52,7 +42,7 @@ final class StatusReportTests: XCTestCase {
         XCTAssertTrue(report.text.contains("agent-only       failed      60 s ago  no longer targets this host"), report.text)
 
         // The same failure on a step that does target the host is unhealthy.
-        let bad = try state([("a1", "base", "ok"), ("a1", "agent-only", "failed")], inventory: inventory)
+        let bad = try state([("a1", "base", .ok), ("a1", "agent-only", .failed)], inventory: inventory)
         let r2 = StatusReport.make(inventory: inventory, playbook: book, state: bad, connector: FakeFleet(), forks: 4)
         XCTAssertFalse(try XCTUnwrap(r2.hosts.first { $0.host == "a1" }).healthy)
     }
