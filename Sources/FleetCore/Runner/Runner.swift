@@ -324,6 +324,8 @@ public final class Runner: @unchecked Sendable {
             switch serialGate.decide(stepIndex: task.stepIndex, host: task.host.name) {
             case .start:
                 serialGate.started(stepIndex: task.stepIndex, host: task.host.name)
+                // With serial > 1 the next host in order may start now too.
+                lock.broadcast()
                 return nil
             case .stop(let why): return why
             case .wait:

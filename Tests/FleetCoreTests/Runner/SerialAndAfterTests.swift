@@ -95,9 +95,27 @@ final class SerialAndAfterTests: XCTestCase {
         XCTAssertEqual(summary.status("h3", "done"), .changed)
     }
 
+    /// Calls `onWait` for each waiting report; ignores the rest.
+    final class WaitWatcher: Reporter, @unchecked Sendable {
+        let onWait: @Sendable (String, String) -> Void
+        init(_ onWait: @escaping @Sendable (String, String) -> Void) { self.onWait = onWait }
+        func runStarted(_ info: RunInfo) {}
+        func taskStarted(host: String, step: String) {}
+        func taskFinished(_ result: TaskResult) {}
+        func runFinished(_ summary: RunSummary) {}
+        func taskWaiting(host: String, step: String, reason: String) { onWait(host, step) }
+    }
+
     func testSerialTwoKeepsTwoHostsBusyAndNeverThree() throws {
         let fleet = FakeFleet()
         let gate = fleet.makeGate()
+        // h1 reaches the step only after h2 waits for its turn: h1 starting must wake h2.
+        let h2Waiting = fleet.makeGate()
+        fleet.host("h1").on(.prefix("prep")) { cmd in
+            try cmd.wait(for: h2Waiting)
+            return .success()
+        }
+        let watcher = WaitWatcher { host, step in if host == "h2" && step == "join" { h2Waiting.open() } }
         let names = (1...5).map { "h\($0)" }
         let active = Locked((now: 0, peak: 0))
         for n in names {
@@ -110,7 +128,7 @@ final class SerialAndAfterTests: XCTestCase {
         }
         let inventory = Fixtures.inventory(names.map { ($0, $0 == "h1" ? .server : .agent) })
         let book = try Fixtures.playbook(Self.serialBook.replacingOccurrences(of: "serial = 1", with: "serial = 2"))
-        let run = FakeRun.start(book, inventory: inventory, fleet: fleet)
+        let run = FakeRun.start(book, inventory: inventory, fleet: fleet, reporter: watcher)
         let twoJoining = fleet.waitUntil(limit: 20) { $0.filter { $0.kind == .commandStarted && $0.text.hasPrefix("join") }.count >= 2 }
         let third = fleet.waitUntil(limit: 1) { $0.filter { $0.kind == .commandStarted && $0.text.hasPrefix("join") }.count > 2 }
         let joiners = fleet.events.filter { $0.kind == .commandStarted && $0.text.hasPrefix("join") }.map(\.host)
