@@ -136,7 +136,8 @@ final class SerialAndAfterTests: XCTestCase {
         let summary = try XCTUnwrap(run.wait())
         XCTAssertTrue(twoJoining)
         XCTAssertFalse(third, "a third host joined while serial = 2 were busy")
-        XCTAssertEqual(joiners, ["h1", "h2"], "the first two in inventory order go first")
+        // Both may start at once, so their commands can come in either order.
+        XCTAssertEqual(Set(joiners), ["h1", "h2"], "the first two in inventory order go first")
         XCTAssertTrue(summary.succeeded, describe(summary))
         XCTAssertEqual(active.withLock { $0.peak }, 2)
     }
