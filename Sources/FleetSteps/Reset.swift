@@ -33,6 +33,19 @@ public enum Reset {
         return inventory.servers.first { !names.contains($0.name) }
     }
 
+    /// Why resetting these hosts would break the cluster that stays, or nil. The first server may
+    /// only be reset with every other server: the next `up` would start a new cluster on it (it
+    /// gets `cluster-init`, a new CA and token) beside the servers still running the old one.
+    public static func firstServerProblem(_ inventory: Inventory, resetting: [FleetCore.Host]) -> String? {
+        let names = Set(resetting.map(\.name))
+        let first = inventory.firstServer
+        let staying = inventory.servers.filter { !names.contains($0.name) }.map(\.name)
+        guard names.contains(first.name), !staying.isEmpty else { return nil }
+        return "\(first.name) is the first server and \(staying.joined(separator: ", ")) would stay: the next up would "
+            + "start a new cluster on \(first.name) beside them. Reset every server together, or first move "
+            + "\(first.name)'s [[hosts]] entry after another server (which then becomes the first) and run up"
+    }
+
     /// Deletes a node object; with embedded etcd, K3s removes a server's etcd member with it.
     public static func deleteNodeCommand(_ name: String) -> String {
         "\(K3sInstall.binaryPath) kubectl delete node \(shellQuote(name)) --ignore-not-found --timeout=60s </dev/null"

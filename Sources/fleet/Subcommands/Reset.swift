@@ -20,6 +20,10 @@ extension Fleet {
         func run() throws {
             let inventory = try target.load()
             let hosts = inventory.hosts.filter { target.limitSet?.contains($0.name) ?? true }
+            if let problem = FleetSteps.Reset.firstServerProblem(inventory, resetting: hosts) {
+                printError("refusing to reset: \(problem)")
+                throw ExitCode(2)
+            }
             // When part of the cluster stays, the reset hosts leave it through a server that stays.
             let staying = FleetSteps.Reset.stayingServer(inventory, resetting: hosts)
             if !yes {

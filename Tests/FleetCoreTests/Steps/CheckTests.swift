@@ -197,6 +197,10 @@ final class CheckTests: XCTestCase {
         let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: resetting))
         XCTAssertEqual(staying.name, "s1")
         XCTAssertNil(Reset.stayingServer(inv, resetting: inv.hosts), "the whole cluster: nothing to leave")
+        XCTAssertNil(Reset.firstServerProblem(inv, resetting: resetting))
+        XCTAssertNil(Reset.firstServerProblem(inv, resetting: inv.hosts), "the whole cluster may go")
+        let firstOnly = try XCTUnwrap(Reset.firstServerProblem(inv, resetting: inv.hosts.filter { $0.name == "s1" }))
+        XCTAssertTrue(firstOnly.hasPrefix("s1 is the first server and s2, s3 would stay"), firstOnly)
         XCTAssertEqual(Reset.deleteNodeCommand("it's"),
                        "/usr/local/bin/k3s kubectl delete node 'it'\\''s' --ignore-not-found --timeout=60s </dev/null")
 
