@@ -53,7 +53,7 @@ public final class Runner: @unchecked Sendable {
     private var failedValues: [String: String] = [:]
     private var connections: [String: Connection] = [:]
     private var stopped = false
-    private var serialGate = SerialGate(tasks: [], hostOrder: [])
+    private var serialGate: SerialGate
     /// Tasks still to end, per step name (for `after`), and the first failure of each step.
     private var pendingSteps: [String: Int] = [:]
     private var failedSteps: [String: String] = [:]
@@ -69,10 +69,12 @@ public final class Runner: @unchecked Sendable {
         self.state = state
         self.redactor = redactor
         self.forks = DispatchSemaphore(value: max(1, options.forks))
-        for t in tasks where t.skipReason == nil {
+        let running = tasks.filter { $0.skipReason == nil }
+        for t in running {
             for v in t.step.action.produces { pendingProducers[v, default: 0] += 1 }
             pendingSteps[t.step.name, default: 0] += 1
         }
+        serialGate = SerialGate(tasks: running)
     }
 
     public static func newRunId() -> String {
@@ -101,37 +103,15 @@ public final class Runner: @unchecked Sendable {
 
     public func run() -> RunSummary {
         let start = Date()
-        var hostOrder: [String] = []
-        var byHost: [String: [PlannedTask]] = [:]
-        for t in tasks {
-            if byHost[t.host.name] == nil { hostOrder.append(t.host.name) }
-            byHost[t.host.name, default: []].append(t)
-        }
-        hostOrder.sort { a, b in
-            (inventory.hosts.firstIndex { $0.name == a } ?? 0) < (inventory.hosts.firstIndex { $0.name == b } ?? 0)
-        }
-        var stepOrder: [String] = []
-        for t in tasks.sorted(by: { $0.stepIndex < $1.stepIndex }) where !stepOrder.contains(t.step.name) {
-            stepOrder.append(t.step.name)
-        }
-        lock.lock()
-        serialGate = SerialGate(tasks: tasks.filter { $0.skipReason == nil }, hostOrder: hostOrder)
-        lock.unlock()
+        // Tasks come from the planner in step order, and within a step in inventory order.
+        let byHost = Dictionary(grouping: tasks, by: \.host.name)
+        let hostOrder = inventory.hosts.map(\.name).filter { byHost[$0] != nil }
+        var seen = Set<String>()
+        let stepOrder = tasks.map(\.step.name).filter { seen.insert($0).inserted }
         state?.runStarted(id: options.runId, command: options.command, at: start)
         reporter.runStarted(RunInfo(runId: options.runId, hosts: hostOrder, steps: stepOrder, tasks: tasks.count))
 
-        let group = DispatchGroup()
-        for name in hostOrder {
-            let hostTasks = byHost[name]!
-            group.enter()
-            let thread = Thread { [self] in
-                runHost(hostTasks)
-                group.leave()
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
-        group.wait()
+        parallelEach(hostOrder, limit: hostOrder.count) { [self] name in runHost(byHost[name]!) }
 
         lock.lock()
         let all = results
@@ -179,13 +159,11 @@ public final class Runner: @unchecked Sendable {
             let serial = task.step.serial != nil
             if !task.step.needs.isEmpty || serial || !task.step.after.isEmpty {
                 forks.signal(); holding = false
-                var outcome = task.step.needs.isEmpty ? .success([:]) : waitForValues(task.step.needs, task)
-                if case .success = outcome, let why = waitForSteps(task.step.after, task) { outcome = .failure(why) }
-                if case .success = outcome, serial, let why = waitForTurn(task) { outcome = .failure(why) }
+                let why = (task.step.needs.isEmpty ? nil : waitForValues(task.step.needs, task, into: &needed))
+                    ?? (task.step.after.isEmpty ? nil : waitForSteps(task.step.after, task))
+                    ?? (serial ? waitForTurn(task) : nil)
                 forks.wait(); holding = true
-                switch outcome {
-                case .success(let v): needed = v
-                case .failure(let why):
+                if let why {
                     finish(task, isStopped ? .interrupted : .blocked, why)
                     if !isStopped { stopReason = (.blocked, "not run: an earlier step on this host was blocked (\(task.step.name))") }
                     continue
@@ -253,88 +231,82 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    private enum ValueWait {
-        case success([String: Secret])
-        case failure(String)
+    /// What a waiting task's condition says each time it is checked (under the lock).
+    private enum Wait {
+        case go
+        case stop(String)
+        /// Not yet; the reason is reported once, the first time.
+        case wait(reason: () -> String)
     }
 
-    private func waitForValues(_ names: [String], _ task: PlannedTask) -> ValueWait {
+    /// Blocks until `check` says go or stop, or the run is stopped; returns why not to run, or nil.
+    /// The first time the task has to wait, the reporter is told why.
+    private func waitUntil(_ task: PlannedTask, _ check: () -> Wait) -> String? {
         lock.lock()
         defer { lock.unlock() }
         var announced = false
         while true {
-            if stopped { return .failure("not started: the run was interrupted") }
+            if stopped { return "not started: the run was interrupted" }
+            switch check() {
+            case .go: return nil
+            case .stop(let why): return why
+            case .wait(let reason):
+                if announced {
+                    lock.wait()
+                } else {
+                    // Reported without holding the lock; the condition is checked again after.
+                    announced = true
+                    let text = reason()
+                    lock.unlock()
+                    reporter.taskWaiting(host: task.host.name, step: task.step.name, reason: text)
+                    lock.lock()
+                }
+            }
+        }
+    }
+
+    /// Waits until every value in `names` exists; puts them in `needed`.
+    private func waitForValues(_ names: [String], _ task: PlannedTask, into needed: inout [String: Secret]) -> String? {
+        var found: [String: Secret] = [:]
+        let why = waitUntil(task) {
             if let bad = names.first(where: { failedValues[$0] != nil }) {
-                return .failure("blocked: needs \"\(bad)\", but \(failedValues[bad]!)")
+                return .stop("blocked: needs \"\(bad)\", but \(failedValues[bad]!)")
             }
             if names.allSatisfy({ values[$0] != nil }) {
-                return .success(Dictionary(uniqueKeysWithValues: names.map { ($0, values[$0]!) }))
+                found = Dictionary(uniqueKeysWithValues: names.map { ($0, values[$0]!) })
+                return .go
             }
             if let missing = names.first(where: { values[$0] == nil && (pendingProducers[$0] ?? 0) == 0 }) {
-                return .failure("blocked: needs \"\(missing)\", which no step in this run produces")
+                return .stop("blocked: needs \"\(missing)\", which no step in this run produces")
             }
-            if !announced {
-                announced = true
-                announceWait(task, names.filter { values[$0] == nil }.joined(separator: ", "))
-                continue
-            }
-            lock.wait()
+            return .wait { names.filter { self.values[$0] == nil }.joined(separator: ", ") }
         }
+        needed = found
+        return why
     }
 
-    /// Blocks until every task of the named steps has ended; returns why not to run when one of them
-    /// did not succeed or the run was stopped.
+    /// Waits until every task of the named steps has ended; blocked when one of them did not succeed.
     private func waitForSteps(_ names: [String], _ task: PlannedTask) -> String? {
-        guard !names.isEmpty else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        var announced = false
-        while true {
-            if stopped { return "not started: the run was interrupted" }
+        waitUntil(task) {
             if let bad = names.first(where: { failedSteps[$0] != nil }) {
-                return "blocked: runs after \"\(bad)\", which \(failedSteps[bad]!)"
+                return .stop("blocked: runs after \"\(bad)\", which \(failedSteps[bad]!)")
             }
-            if names.allSatisfy({ (pendingSteps[$0] ?? 0) <= 0 }) { return nil }
-            if !announced {
-                announced = true
-                let open = names.filter { (pendingSteps[$0] ?? 0) > 0 }
-                announceWait(task, "\(open.joined(separator: ", ")) to end on every host")
-                continue
-            }
-            lock.wait()
+            if names.allSatisfy({ (pendingSteps[$0] ?? 0) <= 0 }) { return .go }
+            return .wait { names.filter { (self.pendingSteps[$0] ?? 0) > 0 }.joined(separator: ", ") + " to end on every host" }
         }
     }
 
-    /// Tells the reporter that `task` waits, without holding the lock while it writes. Called with
-    /// the lock held; returns with it held (the caller re-checks its condition).
-    private func announceWait(_ task: PlannedTask, _ reason: String) {
-        lock.unlock()
-        reporter.taskWaiting(host: task.host.name, step: task.step.name, reason: reason)
-        lock.lock()
-    }
-
-    /// Blocks until the host may start its serial step; returns why not when an earlier host failed it
-    /// or the run was stopped.
+    /// Waits for the host's turn in its serial step; stops when an earlier host failed it.
     private func waitForTurn(_ task: PlannedTask) -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        var announced = false
-        while true {
-            if stopped { return "not started: the run was interrupted" }
+        waitUntil(task) {
             switch serialGate.decide(stepIndex: task.stepIndex, host: task.host.name) {
             case .start:
                 serialGate.started(stepIndex: task.stepIndex, host: task.host.name)
                 // With serial > 1 the next host in order may start now too.
                 lock.broadcast()
-                return nil
-            case .stop(let why): return why
-            case .wait:
-                if !announced {
-                    announced = true
-                    announceWait(task, "its turn (serial = \(task.step.serial ?? 1), in inventory order)")
-                    continue
-                }
-                lock.wait()
+                return .go
+            case .stop(let why): return .stop(why)
+            case .wait: return .wait { "its turn (serial = \(task.step.serial ?? 1), in inventory order)" }
             }
         }
     }

@@ -22,17 +22,13 @@ struct SerialGate {
 
     private var steps: [Int: StepState] = [:]
 
-    init(tasks: [PlannedTask], hostOrder: [String]) {
+    /// `tasks` in the planner's order: within a step, inventory order.
+    init(tasks: [PlannedTask]) {
         for t in tasks {
             guard let limit = t.step.serial else { continue }
             steps[t.stepIndex, default: StepState(order: [], limit: limit)].order.append(t.host.name)
         }
-        for i in steps.keys {
-            steps[i]!.order.sort { (hostOrder.firstIndex(of: $0) ?? 0) < (hostOrder.firstIndex(of: $1) ?? 0) }
-        }
     }
-
-    func isSerial(_ stepIndex: Int) -> Bool { steps[stepIndex] != nil }
 
     /// Whether `host` may start step `stepIndex` now. It may when every host before it has started
     /// or ended the step and fewer than `serial` are running it.
