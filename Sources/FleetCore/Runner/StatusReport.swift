@@ -35,7 +35,7 @@ public struct StatusReport: Sendable, Encodable {
         }
 
         public var healthy: Bool {
-            reachable && steps.allSatisfy { !$0.current || ["ok", "changed", "skipped"].contains($0.status) }
+            reachable && steps.allSatisfy { !$0.current || (TaskStatus(rawValue: $0.status)?.succeeded ?? false) }
         }
     }
 
@@ -77,12 +77,13 @@ public struct StatusReport: Sendable, Encodable {
         }
         let live = probes.withLock { $0 }
 
+        // Each step's target hosts, once.
+        let targets = (playbook?.steps ?? []).map { ($0.name, Set($0.target.hosts(in: inventory).map(\.name))) }
+        let inPlaybook = Set(targets.map(\.0))
         var hosts: [HostStatus] = []
         for host in inventory.hosts {
             let records = state?.hosts[host.name] ?? [:]
-            let steps = playbook?.steps.filter { $0.target.hosts(in: inventory).contains { $0.name == host.name } }
-                .map(\.name) ?? []
-            let inPlaybook = Set(playbook?.steps.map(\.name) ?? [])
+            let steps = targets.filter { $0.1.contains(host.name) }.map(\.0)
             let others = records.keys.filter { !steps.contains($0) }.sorted()
             let names = steps + others.filter { !inPlaybook.contains($0) } + others.filter(inPlaybook.contains)
             let stepStatus = names.map { name -> StepStatus in
