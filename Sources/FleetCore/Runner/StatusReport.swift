@@ -67,8 +67,8 @@ public struct StatusReport: Sendable, Encodable {
             var entry: (Bool, Double?, String?)
             do {
                 let c = try connector.connect(to: host)
+                defer { c.close() }
                 let rtt = try c.ping()
-                c.close()
                 entry = (true, (rtt * 10000).rounded() / 10, nil)
             } catch {
                 entry = (false, nil, String(describing: error))
