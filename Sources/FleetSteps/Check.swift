@@ -27,11 +27,7 @@ public struct CheckFinding: Sendable, Equatable, Encodable {
         "\(host) \(severity.rawValue.uppercased()): \(message)" + (fix.isEmpty ? "" : " — \(fix)")
     }
 
-    public var jsonLine: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? e.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    }
+    public var jsonLine: String { FleetCore.jsonLine(self) }
 }
 
 /// What `fleet check` reads from a host beyond the preflight facts.
@@ -256,11 +252,6 @@ public enum Check {
         return hosts.flatMap { all[$0.name] ?? [] }
     }
 
-    static func expectation(_ host: FleetCore.Host, _ inv: Inventory) -> PreflightExpectation {
-        PreflightExpectation(nodeIP: host.nodeIP, probe: inv.preflight.probe, checkInternet: inv.preflight.checkInternet,
-                             source: inv.k3s.source, imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty)
-    }
-
     static func checkHost(_ host: FleetCore.Host, inventory: Inventory, connector: Connector,
                           storage: Bool = false) -> [CheckFinding] {
         let sshFix = "check the address, port, user and key, and that the host key is in \(host.ssh.knownHosts)"
@@ -272,7 +263,7 @@ public enum Check {
                                  message: "cannot connect over SSH: \(error)", fix: sshFix)]
         }
         defer { connection.close() }
-        let e = expectation(host, inventory)
+        let e = PreflightExpectation(host: host, inventory: inventory)
         do {
             if host.ssh.become == .sudo {
                 let r = try connection.run("true")

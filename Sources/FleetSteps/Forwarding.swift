@@ -11,16 +11,17 @@ import Foundation
 ///     action = "ipv6_forwarding"
 ///     file = "/etc/sysctl.d/91-fleet-forwarding.conf"   # optional
 public struct IPv6ForwardingAction: Action {
+    public static let defaultFile = "/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"
     public var file: String
 
     public init(_ p: StepParams) throws {
-        file = try p.string("file") ?? "/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"
-        guard file.hasPrefix("/etc/sysctl.d/"), file.hasSuffix(".conf"), !file.contains("..") else {
+        file = try p.string("file") ?? Self.defaultFile
+        guard SysctlAction.validFile(file) else {
             throw p.error("file", "must be a .conf file under /etc/sysctl.d/ (\"\(file)\")")
         }
     }
 
-    public init(file: String = "/etc/sysctl.d/91-fleet-ipv6-forwarding.conf") {
+    public init(file: String = defaultFile) {
         self.file = file
     }
 

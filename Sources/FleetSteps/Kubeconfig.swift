@@ -14,12 +14,8 @@ public enum Kubeconfig {
         public var description: String
     }
 
-    /// Pure: rewrites kubeconfig YAML text. Everything else in the file is kept.
-    public static func rewrite(_ text: String, clusterName: String, server: IPv6Address) throws -> String {
-        try rewrite(text, clusterName: clusterName, host: "[\(server)]")
-    }
-
-    /// Pure: as above, pointing at `host` (a bracketed IPv6 literal or a DNS name).
+    /// Pure: rewrites kubeconfig YAML text to point at `host` (a bracketed IPv6 literal or a DNS
+    /// name). Everything else in the file is kept.
     public static func rewrite(_ text: String, clusterName: String, host: String) throws -> String {
         let parsed: Node?
         do {

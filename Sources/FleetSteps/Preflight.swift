@@ -57,6 +57,13 @@ public struct PreflightExpectation: Sendable {
         self.imagesBundled = imagesBundled
         self.allowDynamicAddress = allowDynamicAddress
     }
+
+    /// What the inventory expects of `host`.
+    public init(host: FleetCore.Host, inventory inv: Inventory, allowDynamicAddress: Bool = false) {
+        self.init(nodeIP: host.nodeIP, probe: inv.preflight.probe, checkInternet: inv.preflight.checkInternet,
+                  source: inv.k3s.source, imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty,
+                  allowDynamicAddress: allowDynamicAddress)
+    }
 }
 
 /// The verdict: failures (each with its fix), warnings, and what was found fine.
@@ -346,16 +353,8 @@ public struct K3sPreflightAction: Action {
             + "IPv6 nameserver; ::1 localhost" + (allowDynamicAddress ? " (dynamic address allowed)" : "")]
     }
 
-    func expectation(_ ctx: TaskContext) -> PreflightExpectation {
-        let inv = ctx.inventory
-        return PreflightExpectation(nodeIP: ctx.host.nodeIP, probe: inv.preflight.probe,
-                                    checkInternet: inv.preflight.checkInternet, source: inv.k3s.source,
-                                    imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty,
-                                    allowDynamicAddress: allowDynamicAddress)
-    }
-
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
-        let e = expectation(ctx)
+        let e = PreflightExpectation(host: ctx.host, inventory: ctx.inventory, allowDynamicAddress: allowDynamicAddress)
         let r = try ctx.run(Preflight.factScript(e).command)
         guard r.succeeded else { throw TaskFailure("gathering facts: \(r.statusText)", result: r) }
         let report = Preflight.evaluate(Preflight.parseFacts(r.stdoutText, e), e)

@@ -10,7 +10,7 @@ public enum Reset {
     public static let fleetFiles = [K3sConfigFile.tokenPath, K3sConfigFile.path,
                                     (K3sInstall.installerPath as NSString).deletingLastPathComponent]
     /// The sysctl.d files of the k3s-ipv6 playbook: removed only when asked.
-    public static let sysctlFiles = ["/etc/sysctl.d/90-fleet-ipv6.conf", "/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"]
+    public static let sysctlFiles = ["/etc/sysctl.d/90-fleet-ipv6.conf", IPv6ForwardingAction.defaultFile]
 
     /// What reset does on a host, for the confirmation. `staying` is the server that stays in the
     /// cluster (when only part of it is reset), through which the host is removed from it.

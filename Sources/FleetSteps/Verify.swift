@@ -176,7 +176,7 @@ public enum Verify {
                     r.problems.append("\(host.name): podCIDR \(text) is not an IPv6 range")
                     continue
                 }
-                if !clusterCIDR.contains(c.address) || c.prefixLength < clusterCIDR.prefixLength {
+                if !clusterCIDR.contains(c) {
                     r.problems.append("\(host.name): podCIDR \(text) is outside cluster_cidr \(clusterCIDR)")
                 }
             }

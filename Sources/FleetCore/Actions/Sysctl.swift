@@ -13,7 +13,7 @@ public struct SysctlAction: Action {
 
     public init(_ p: StepParams) throws {
         file = try p.string("file") ?? "/etc/sysctl.d/90-fleet.conf"
-        guard file.hasPrefix("/etc/sysctl.d/"), file.hasSuffix(".conf"), !file.contains("..") else {
+        guard Self.validFile(file) else {
             throw p.error("file", "must be a .conf file under /etc/sysctl.d/ (\"\(file)\")")
         }
         guard let table = try p.scalarTable("values"), !table.isEmpty else {
@@ -29,6 +29,11 @@ public struct SysctlAction: Action {
     public init(file: String, values: [(key: String, value: String)]) {
         self.file = file
         self.values = values
+    }
+
+    /// A `.conf` file under `/etc/sysctl.d/` (never `/etc/sysctl.conf`, never `..`).
+    public static func validFile(_ file: String) -> Bool {
+        file.hasPrefix("/etc/sysctl.d/") && file.hasSuffix(".conf") && !file.contains("..")
     }
 
     static func validKey(_ k: String) -> Bool {

@@ -19,11 +19,7 @@ public enum ExecAll {
             case durationMs = "duration_ms"
         }
 
-        public var jsonLine: String {
-            let e = JSONEncoder()
-            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return (try? e.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        }
+        public var jsonLine: String { FleetCore.jsonLine(self) }
 
         public var human: String {
             var head = "\(host) [\(address)] \(status)"
@@ -82,4 +78,11 @@ public enum ExecAll {
                               exitCode: nil, stdout: "", stderr: "", durationMs: ms(), error: String(describing: error))
         }
     }
+}
+
+/// One JSON object on one line, keys sorted (`{}` if it cannot be encoded): `exec --json`, `check --json`.
+public func jsonLine(_ value: some Encodable) -> String {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? e.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
 }

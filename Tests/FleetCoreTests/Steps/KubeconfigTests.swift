@@ -30,7 +30,7 @@ final class KubeconfigTests: XCTestCase {
         """
 
     func testPointsAtTheServerAndRenamesDefault() throws {
-        let out = try Kubeconfig.rewrite(Self.k3sYAML, clusterName: "lab", server: IPv6Address("fd42:f1ee:7:1::1:1")!)
+        let out = try Kubeconfig.rewrite(Self.k3sYAML, clusterName: "lab", host: "[fd42:f1ee:7:1::1:1]")
         XCTAssertEqual(out, """
             apiVersion: v1
             clusters:
@@ -57,7 +57,7 @@ final class KubeconfigTests: XCTestCase {
 
     func testIPv4LoopbackCustomPortAndNamesThatLookLikeOtherTypes() throws {
         let text = Self.k3sYAML.replacingOccurrences(of: "https://[::1]:6443", with: "https://127.0.0.1:7443")
-        let out = try Kubeconfig.rewrite(text, clusterName: "0600", server: IPv6Address("2001:db8::10")!)
+        let out = try Kubeconfig.rewrite(text, clusterName: "0600", host: "[2001:db8::10]")
         XCTAssertTrue(out.contains("server: https://[2001:db8::10]:7443\n"), out)
         XCTAssertTrue(out.contains("current-context: \"0600\"\n"), "a name is always a string: \(out)")
         XCTAssertFalse(out.contains("default"), out)
@@ -71,15 +71,15 @@ final class KubeconfigTests: XCTestCase {
                 token: abc
 
             """)
-        let out = try Kubeconfig.rewrite(text, clusterName: "prod", server: IPv6Address("fd00::1")!)
+        let out = try Kubeconfig.rewrite(text, clusterName: "prod", host: "[fd00::1]")
         XCTAssertTrue(out.contains("- name: someone-else\n  user:\n    token: abc\n"), out)
         XCTAssertTrue(out.contains("- name: \"prod\"\n"), out)
     }
 
     func testRefusesWhatIsNotAKubeconfig() {
-        XCTAssertThrowsError(try Kubeconfig.rewrite("just text", clusterName: "x", server: IPv6Address("fd00::1")!))
-        XCTAssertThrowsError(try Kubeconfig.rewrite("a: [1, 2", clusterName: "x", server: IPv6Address("fd00::1")!))
-        XCTAssertThrowsError(try Kubeconfig.rewrite("kind: Config\n", clusterName: "x", server: IPv6Address("fd00::1")!))
+        XCTAssertThrowsError(try Kubeconfig.rewrite("just text", clusterName: "x", host: "[fd00::1]"))
+        XCTAssertThrowsError(try Kubeconfig.rewrite("a: [1, 2", clusterName: "x", host: "[fd00::1]"))
+        XCTAssertThrowsError(try Kubeconfig.rewrite("kind: Config\n", clusterName: "x", host: "[fd00::1]"))
     }
 
     func testPort() {
