@@ -240,16 +240,9 @@ public enum Check {
     public static func run(inventory: Inventory, hosts: [FleetCore.Host], connector: Connector, forks: Int,
                            storage: Bool = false,
                            onHost: @escaping @Sendable (FleetCore.Host, [CheckFinding]) -> Void = { _, _ in }) -> [CheckFinding] {
-        let results = Locked<[String: [CheckFinding]]>([:])
-        parallelEach(hosts, limit: forks) { host in
-            let findings = checkHost(host, inventory: inventory, connector: connector, storage: storage)
-            results.withLock {
-                $0[host.name] = findings
-                onHost(host, findings)
-            }
-        }
-        let all = results.withLock { $0 }
-        return hosts.flatMap { all[$0.name] ?? [] }
+        parallelMap(hosts, limit: forks, { host in
+            checkHost(host, inventory: inventory, connector: connector, storage: storage)
+        }, onEach: onHost).flatMap { $0 }
     }
 
     static func checkHost(_ host: FleetCore.Host, inventory: Inventory, connector: Connector,

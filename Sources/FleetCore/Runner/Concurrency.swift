@@ -32,3 +32,19 @@ public func parallelEach<T: Sendable>(_ items: [T], limit: Int, _ body: @escapin
     }
     group.wait()
 }
+
+/// `parallelEach` that keeps each item's result: returns them in the items' order, and calls
+/// `onEach` (serialised, under a lock) as each item finishes.
+public func parallelMap<T: Sendable, R: Sendable>(_ items: [T], limit: Int, _ body: @escaping @Sendable (T) -> R,
+                                                  onEach: @escaping @Sendable (T, R) -> Void = { _, _ in }) -> [R] {
+    let results = Locked<[Int: R]>([:])
+    parallelEach(Array(items.enumerated()), limit: limit) { pair in
+        let r = body(pair.element)
+        results.withLock {
+            $0[pair.offset] = r
+            onEach(pair.element, r)
+        }
+    }
+    let all = results.withLock { $0 }
+    return items.indices.map { all[$0]! }
+}

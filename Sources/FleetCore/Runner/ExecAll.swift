@@ -41,16 +41,9 @@ public enum ExecAll {
     /// Returns the results in inventory order.
     public static func run(command: String, hosts: [Host], forks: Int, timeout: Double?, connector: Connector,
                            onResult: @escaping @Sendable (HostResult) -> Void) -> [HostResult] {
-        let results = Locked<[String: HostResult]>([:])
-        parallelEach(hosts, limit: forks) { host in
-            let r = runOne(command: command, host: host, timeout: timeout ?? host.ssh.commandTimeout, connector: connector)
-            results.withLock {
-                $0[host.name] = r
-                onResult(r)
-            }
-        }
-        let all = results.withLock { $0 }
-        return hosts.compactMap { all[$0.name] }
+        parallelMap(hosts, limit: forks, { host in
+            runOne(command: command, host: host, timeout: timeout ?? host.ssh.commandTimeout, connector: connector)
+        }, onEach: { _, r in onResult(r) })
     }
 
     static func runOne(command: String, host: Host, timeout: Double, connector: Connector) -> HostResult {

@@ -60,28 +60,31 @@ public struct StatusReport: Sendable, Encodable {
     /// Builds the report. With a playbook, each host lists the steps that target it (those never
     /// run show `never`); steps recorded in the state but not in the playbook follow. Records of
     /// playbook steps that no longer target the host (its role changed) come last, marked not current.
+    struct Probe: Sendable {
+        var reachable: Bool
+        var rttMs: Double?
+        var error: String?
+    }
+
     public static func make(inventory: Inventory, playbook: Playbook?, state: RunState?, connector: Connector,
                             forks: Int, now: Date = Date()) -> StatusReport {
-        let probes = Locked<[String: (Bool, Double?, String?)]>([:])
-        parallelEach(inventory.hosts, limit: forks) { host in
-            var entry: (Bool, Double?, String?)
+        // Per host, in inventory order: reachable, round trip in ms, error.
+        let live = parallelMap(inventory.hosts, limit: forks) { host -> Probe in
             do {
                 let c = try connector.connect(to: host)
                 defer { c.close() }
                 let rtt = try c.ping()
-                entry = (true, (rtt * 10000).rounded() / 10, nil)
+                return Probe(reachable: true, rttMs: (rtt * 10000).rounded() / 10, error: nil)
             } catch {
-                entry = (false, nil, String(describing: error))
+                return Probe(reachable: false, rttMs: nil, error: String(describing: error))
             }
-            probes.withLock { $0[host.name] = entry }
         }
-        let live = probes.withLock { $0 }
 
         // Each step's target hosts, once.
         let targets = (playbook?.steps ?? []).map { ($0.name, Set($0.target.hosts(in: inventory).map(\.name))) }
         let inPlaybook = Set(targets.map(\.0))
         var hosts: [HostStatus] = []
-        for host in inventory.hosts {
+        for (host, l) in zip(inventory.hosts, live) {
             let records = state?.hosts[host.name] ?? [:]
             let steps = targets.filter { $0.1.contains(host.name) }.map(\.0)
             let others = records.keys.filter { !steps.contains($0) }.sorted()
@@ -96,9 +99,8 @@ public struct StatusReport: Sendable, Encodable {
                                   message: (current ? "" : "no longer targets this host (role changed?); ") + r.message,
                                   current: current)
             }
-            let l = live[host.name] ?? (false, nil, "not checked")
             hosts.append(HostStatus(host: host.name, address: host.address, role: host.role.rawValue,
-                                    reachable: l.0, rttMs: l.1, error: l.2, steps: stepStatus))
+                                    reachable: l.reachable, rttMs: l.rttMs, error: l.error, steps: stepStatus))
         }
         return StatusReport(inventory: inventory.path, lastRun: state?.lastRun, hosts: hosts)
     }
