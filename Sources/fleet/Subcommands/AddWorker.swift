@@ -38,7 +38,7 @@ extension Fleet {
         var nodeIP: String?
 
         @Option(help: "The playbook file.")
-        var playbook: String = "playbooks/k3s-ipv6.toml"
+        var playbook: String = defaultPlaybook
 
         @Flag(help: "JSON Lines events on stdout instead of the live view.")
         var json = false
@@ -61,20 +61,11 @@ extension Fleet {
             }
             for w in inv.warnings { printError("\(w)") }
             let book = try loadPlaybook(playbook, inventory: inv)
-            let reporter: Reporter = json ? JSONLinesReporter() : (isTerminal(1) ? TerminalReporter() as Reporter : PlainReporter())
-            var handler: InterruptHandler?
-            let summaries: [RunSummary]
-            do {
-                summaries = try FleetSteps.AddWorker.run(inventory: inv, playbook: book, worker: name,
-                                                         connector: SSHConnector(), reporter: reporter) { runner in
-                    handler = InterruptHandler { runner.interrupt() }
-                }
-            } catch {
-                printError("\(error)")
-                throw ExitCode(2)
+            let summaries = try runLive(json: json) { reporter, onRunner in
+                try FleetSteps.AddWorker.run(inventory: inv, playbook: book, worker: name, connector: SSHConnector(),
+                                             reporter: reporter, onRunner: onRunner)
             }
-            _ = handler
-            if let bad = summaries.first(where: { !$0.succeeded }) { throw ExitCode(bad.interrupted ? 130 : 1) }
+            if let bad = summaries.first(where: { !$0.succeeded }) { throw failureExit(bad) }
         }
     }
 }

@@ -18,8 +18,13 @@ extension Fleet {
         @Flag(help: "One JSON object per finding per line.")
         var json = false
 
+        /// One finding as printed: a JSON object or `HOST SEVERITY: …`, with its newline.
+        static func text(_ f: CheckFinding, json: Bool) -> String {
+            (json ? f.jsonLine : f.line) + "\n"
+        }
+
         func emit(_ f: CheckFinding) {
-            FileHandle.standardOutput.write(Data(((json ? f.jsonLine : f.line) + "\n").utf8))
+            FileHandle.standardOutput.write(Data(Self.text(f, json: json).utf8))
         }
 
         func run() throws {
@@ -39,8 +44,7 @@ extension Fleet {
             let json = json
             findings += FleetSteps.Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(),
                                              forks: inv.ssh.forks, storage: storage) { host, found in
-                var text = ""
-                for f in found { text += (json ? f.jsonLine : f.line) + "\n" }
+                var text = found.map { Self.text($0, json: json) }.joined()
                 if found.isEmpty, !json { text = "\(host.name) ok: ready for up\n" }
                 FileHandle.standardOutput.write(Data(text.utf8))
             }

@@ -30,7 +30,7 @@ extension Fleet {
 
         func run() throws {
             let inventory = try target.load()
-            let hosts = inventory.hosts.filter { target.limitSet?.contains($0.name) ?? true }
+            let hosts = target.hosts(in: inventory)
             let results = ExecAll.run(command: command.joined(separator: " "), hosts: hosts,
                                       forks: forks ?? inventory.ssh.forks, timeout: timeout,
                                       connector: SSHConnector()) { r in

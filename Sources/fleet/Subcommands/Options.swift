@@ -16,6 +16,12 @@ struct InventoryOptions: ParsableArguments {
         limit.map { Set($0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }) }
     }
 
+    /// The inventory's hosts that `--limit` names (all without it), in inventory order.
+    func hosts(in inventory: Inventory) -> [FleetCore.Host] {
+        guard let names = limitSet else { return inventory.hosts }
+        return inventory.hosts.filter { names.contains($0.name) }
+    }
+
     /// Loads and validates the inventory; prints warnings to stderr; exits 2 on errors.
     func load() throws -> Inventory {
         let inv: Inventory
@@ -36,6 +42,9 @@ struct InventoryOptions: ParsableArguments {
         return inv
     }
 }
+
+/// The playbook `up`, `status` and `add-worker` use unless told otherwise.
+let defaultPlaybook = "playbooks/k3s-ipv6.toml"
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

@@ -19,7 +19,7 @@ extension Fleet {
 
         func run() throws {
             let inventory = try target.load()
-            let hosts = inventory.hosts.filter { target.limitSet?.contains($0.name) ?? true }
+            let hosts = target.hosts(in: inventory)
             if let problem = FleetSteps.Reset.firstServerProblem(inventory, resetting: hosts) {
                 printError("refusing to reset: \(problem)")
                 throw ExitCode(2)
@@ -50,7 +50,7 @@ extension Fleet {
             }
             let done = outcomes.filter(\.succeeded).map(\.host)
             do {
-                try FleetSteps.Reset.forgetInState(inventory: inventory, hosts: done, playbook: "playbooks/k3s-ipv6.toml")
+                try FleetSteps.Reset.forgetInState(inventory: inventory, hosts: done, playbook: defaultPlaybook)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)

@@ -11,7 +11,7 @@ extension Fleet {
         @OptionGroup var target: InventoryOptions
 
         @Option(help: "The playbook whose steps to list.")
-        var playbook: String = "playbooks/k3s-ipv6.toml"
+        var playbook: String = defaultPlaybook
 
         @Flag(help: "One JSON document.")
         var json = false

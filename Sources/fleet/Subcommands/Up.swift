@@ -11,7 +11,7 @@ extension Fleet {
         @OptionGroup var target: InventoryOptions
 
         @Option(help: "The playbook file.")
-        var playbook: String = "playbooks/k3s-ipv6.toml"
+        var playbook: String = defaultPlaybook
 
         @Option(help: "How many hosts work at once (default: [ssh] forks).")
         var forks: Int?
@@ -37,8 +37,11 @@ extension Fleet {
                 print(try PlaybookRun.dryRun(inventory: inventory, playbook: book, options: options), terminator: "")
                 return
             }
-            let summary = try runPlaybook(inventory: inventory, playbook: book, options: options, json: json)
-            if !summary.succeeded { throw ExitCode(summary.interrupted ? 130 : 1) }
+            let summary = try runLive(json: json) { reporter, onRunner in
+                try PlaybookRun.run(inventory: inventory, playbook: book, options: options, connector: SSHConnector(),
+                                    reporter: reporter, onRunner: onRunner)
+            }
+            if !summary.succeeded { throw failureExit(summary) }
         }
     }
 }
@@ -64,19 +67,22 @@ func loadPlaybook(_ path: String, inventory: Inventory) throws -> Playbook {
     }
 }
 
-/// Runs with the right reporter and Ctrl-C handling; shared by `up` and `add-worker`.
-func runPlaybook(inventory: Inventory, playbook: Playbook, options: PlaybookRun.Options, json: Bool) throws -> RunSummary {
+/// Runs `body` with the right reporter (JSON Lines, the live view on a terminal, else plain lines)
+/// and Ctrl-C stopping the runner it is handed; an error thrown by `body` (the state file) exits 2.
+/// Shared by `up` and `add-worker`.
+func runLive<T>(json: Bool, _ body: (Reporter, @escaping (Runner) -> Void) throws -> T) throws -> T {
     let reporter: Reporter = json ? JSONLinesReporter() : (isTerminal(1) ? TerminalReporter() as Reporter : PlainReporter())
     var handler: InterruptHandler?
+    defer { _ = handler }
     do {
-        let summary = try PlaybookRun.run(inventory: inventory, playbook: playbook, options: options,
-                                          connector: SSHConnector(), reporter: reporter) { runner in
-            handler = InterruptHandler { runner.interrupt() }
-        }
-        _ = handler
-        return summary
+        return try body(reporter) { runner in handler = InterruptHandler { runner.interrupt() } }
     } catch {
         printError("\(error)")
         throw ExitCode(2)
     }
+}
+
+/// The exit status of a run that did not succeed: 130 when interrupted, else 1.
+func failureExit(_ summary: RunSummary) -> ExitCode {
+    ExitCode(summary.interrupted ? 130 : 1)
 }
