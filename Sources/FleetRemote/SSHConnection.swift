@@ -8,8 +8,8 @@ public final class SSHConnection: Connection, @unchecked Sendable {
     public let session: SSHSession
     public let hostName: String
     public let become: Become
-    private let lock = NSLock()
-    private var aborted = false
+    /// `sudo -n`: never prompts (a password would have to travel somewhere); sudo must be passwordless.
+    static let sudo = "sudo -n "
 
     public init(session: SSHSession, hostName: String, become: Become) {
         self.session = session
@@ -17,12 +17,11 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         self.become = become
     }
 
-    /// `sudo -n`: never prompts (a password would have to travel somewhere); sudo must be passwordless.
     func wrap(_ command: String) -> String {
-        become == .sudo ? "sudo -n -- sh -c \(FleetCore.shellQuote(command))" : command
+        become == .sudo ? "\(Self.sudo)-- sh -c \(FleetCore.shellQuote(command))" : command
     }
 
-    private func translate(_ error: Error) -> Error {
+    static func translate(_ error: Error) -> Error {
         if let e = error as? SSHError { return ConnectionError(e.description, unreachable: e.isUnreachable) }
         return error
     }
@@ -32,20 +31,21 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         logger.debug("\(hostName) $ \(command)", metadata: stdin.map { ["stdin_bytes": "\($0.count)"] })
         do {
             let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout,
-                                     killPrefix: become == .sudo ? "sudo -n " : "")
+                                     killPrefix: become == .sudo ? Self.sudo : "")
             if become == .sudo, r.exitCode == 1, r.stderrText.contains("sudo: a password is required") {
                 throw ConnectionError("sudo on \(hostName) asks for a password: fleet needs passwordless sudo (NOPASSWD) for \(session.target.user)", unreachable: false)
             }
-            logger.debug("\(hostName) \(r.timedOut ? "timed out" : r.exitSignal.map { "signal \($0)" } ?? "exit \(r.exitCode ?? -1)") in \(Int(r.duration * 1000)) ms")
-            return CommandResult(stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, exitSignal: r.exitSignal,
-                                 timedOut: r.timedOut, duration: r.duration)
+            let result = CommandResult(stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, exitSignal: r.exitSignal,
+                                       timedOut: r.timedOut, duration: r.duration)
+            logger.debug("\(hostName) \(result.statusText) in \(Int(r.duration * 1000)) ms")
+            return result
         } catch {
-            throw translate(error)
+            throw Self.translate(error)
         }
     }
 
     public func upload(_ data: Data, to path: String, mode: Int) throws {
-        do { try session.upload(data, to: path, mode: mode, wrap: wrap) } catch { throw translate(error) }
+        do { try session.upload(data, to: path, mode: mode, wrap: wrap) } catch { throw Self.translate(error) }
     }
 
     public func ping() throws -> Double {
@@ -54,10 +54,8 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         return Date().timeIntervalSince(start)
     }
 
+    /// Shuts the socket down (safe from any thread, and more than once): a blocked call on it returns.
     public func close() {
-        lock.lock(); defer { lock.unlock() }
-        guard !aborted else { return }
-        aborted = true
         session.abort()
     }
 }
@@ -86,7 +84,7 @@ public struct SSHConnector: Connector {
             return SSHConnection(session: s, hostName: host.name, become: host.ssh.become)
         } catch let e as SSHError {
             logger.info("\(host.name): \(e)")
-            throw ConnectionError(e.description, unreachable: e.isUnreachable)
+            throw SSHConnection.translate(e)
         }
     }
 }

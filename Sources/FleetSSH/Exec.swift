@@ -31,11 +31,12 @@ extension SSHSession {
                      killPrefix: String = "") throws -> ExecResult {
         let start = Date()
         let deadline = timeout.map { start.addingTimeInterval($0) }
-        let channel = try openChannel(deadline: deadline.map { $0.addingTimeInterval(15) })
-        var freed = false
-        defer { if !freed { libssh2_channel_free(channel) } }
+        // Setting up the channel may take a little past the command's own timeout.
+        let setupDeadline = deadline.map { $0.addingTimeInterval(15) }
+        let channel = try openChannel(deadline: setupDeadline)
+        defer { libssh2_channel_free(channel) }
 
-        let rc = try retry(until: deadline.map { $0.addingTimeInterval(15) }) {
+        let rc = try retry(until: setupDeadline) {
             libssh2_channel_process_startup(channel, "exec", 4, command, UInt32(command.utf8.count))
         }
         guard rc == 0 else {
@@ -50,8 +51,6 @@ extension SSHSession {
             try killOtherSessions(prefix: killPrefix)
             if try !io.pump(self, channel, until: Date().addingTimeInterval(10)) {
                 // The host stopped answering: abandon the channel without waiting for its close.
-                libssh2_channel_free(channel)
-                freed = true
                 return ExecResult(stdout: io.out, stderr: io.err, exitCode: nil, exitSignal: nil, timedOut: true,
                                   duration: Date().timeIntervalSince(start))
             }
@@ -73,8 +72,6 @@ extension SSHSession {
             // a lost connection, which the reads above have already thrown for.
             exitCode = libssh2_channel_get_exit_status(channel)
         }
-        libssh2_channel_free(channel)
-        freed = true
         return ExecResult(stdout: io.out, stderr: io.err, exitCode: timedOut ? nil : exitCode,
                           exitSignal: exitSignal, timedOut: timedOut, duration: Date().timeIntervalSince(start))
     }
@@ -140,8 +137,7 @@ struct ChannelIO {
                 } else if n == Int(LibSSH2.eagain) {
                     // A packet half sent must be finished by this same call before any other send.
                     if libssh2_session_block_directions(s.session) & LibSSH2.blockOutbound != 0 {
-                        if let d = deadline, Date() >= d { return false }
-                        try s.waitSocket(until: deadline)
+                        guard try s.waitSocket(until: deadline) else { return false }
                         continue
                     }
                 } else if n < 0 {
@@ -152,8 +148,7 @@ struct ChannelIO {
                 let r = libssh2_channel_send_eof(channel)
                 if r == LibSSH2.eagain {
                     if libssh2_session_block_directions(s.session) & LibSSH2.blockOutbound != 0 {
-                        if let d = deadline, Date() >= d { return false }
-                        try s.waitSocket(until: deadline)
+                        guard try s.waitSocket(until: deadline) else { return false }
                         continue
                     }
                 } else {
@@ -169,8 +164,7 @@ struct ChannelIO {
                 return true
             }
             if !progressed {
-                if let d = deadline, Date() >= d { return false }
-                try s.waitSocket(until: deadline)
+                guard try s.waitSocket(until: deadline) else { return false }
             }
         }
     }
@@ -186,10 +180,9 @@ extension SSHSession {
             guard code == LibSSH2.eagain else {
                 throw SSHError.channel(host: target.host, operation: "open channel", reason: lastError)
             }
-            if let deadline, Date() >= deadline {
+            guard try waitSocket(until: deadline) else {
                 throw SSHError.channel(host: target.host, operation: "open channel", reason: "timed out")
             }
-            try waitSocket(until: deadline)
         }
     }
 }

@@ -116,8 +116,11 @@ public final class SSHSession: @unchecked Sendable {
 
     var lastErrno: Int32 { libssh2_session_last_errno(session) }
 
-    /// Waits until the socket is ready in the direction libssh2 is blocked on, or the deadline.
-    func waitSocket(until deadline: Date?) throws {
+    /// Waits until the socket is ready in the direction libssh2 is blocked on, or the deadline (at
+    /// most a second at a time). Returns false, without waiting, when the deadline has passed.
+    @discardableResult
+    func waitSocket(until deadline: Date?) throws -> Bool {
+        if let deadline, Date() >= deadline { return false }
         let dirs = libssh2_session_block_directions(session)
         var events: Int16 = 0
         if dirs & LibSSH2.blockInbound != 0 { events |= Int16(POLLIN) }
@@ -135,6 +138,7 @@ public final class SSHSession: @unchecked Sendable {
         if rc > 0 && pfd.revents & Int16(POLLERR | POLLNVAL) != 0 {
             throw SSHError.disconnected(host: target.host, reason: "socket error")
         }
+        return true
     }
 
     /// Repeats a libssh2 call while it answers EAGAIN, waiting on the socket in between.
@@ -143,8 +147,7 @@ public final class SSHSession: @unchecked Sendable {
         while true {
             let rc = call()
             if rc != LibSSH2.eagain { return rc }
-            if let deadline, Date() >= deadline { return LibSSH2.eagain }
-            try waitSocket(until: deadline)
+            guard try waitSocket(until: deadline) else { return LibSSH2.eagain }
         }
     }
 
