@@ -1,7 +1,7 @@
 import FleetCore
 import Foundation
 
-/// Files taken from `[k3s] airgap_dir`, hashed once per process (the binary is ~70 MB).
+/// Files taken from `[k3s] airgap_dir` (hashed and read through `LocalFile`: the binary is ~70 MB).
 public enum AirgapFiles {
     /// Image tarballs K3s imports at start (`k3s-airgap-images-<arch>.tar.zst`, `.tar.gz`, `.tar`).
     public static func images(in directory: String?) -> [String] {
@@ -9,40 +9,6 @@ public enum AirgapFiles {
         return names.filter { name in
             name.hasPrefix("k3s-airgap-images-") && [".tar.zst", ".tar.gz", ".tar"].contains { name.hasSuffix($0) }
         }.sorted()
-    }
-
-    private final class Cache: @unchecked Sendable {
-        let lock = NSLock()
-        var digests: [String: (size: UInt64, modified: Date, sha: String)] = [:]
-    }
-
-    private static let cache = Cache()
-
-    /// SHA-256 of a local file, cached by path, size and modification time.
-    public static func sha256(of path: String) throws -> String {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
-        let modified = attributes[.modificationDate] as? Date ?? .distantPast
-        cache.lock.lock()
-        if let hit = cache.digests[path], hit.size == size, hit.modified == modified {
-            cache.lock.unlock()
-            return hit.sha
-        }
-        cache.lock.unlock()
-        let sha = sha256Hex(try contents(of: path))
-        cache.lock.lock()
-        cache.digests[path] = (size, modified, sha)
-        cache.lock.unlock()
-        return sha
-    }
-
-    /// The file's bytes, memory-mapped: hosts uploading the same large file at once share its pages.
-    static func contents(of path: String) throws -> Data {
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw TaskFailure("cannot read \(path) on this machine: \(error.localizedDescription)")
-        }
     }
 }
 
@@ -302,10 +268,10 @@ public enum K3sInstall {
                 guard inventory.k3s.airgapDir != nil else {
                     throw TaskFailure("[k3s] source = \"airgap\" needs airgap_dir")
                 }
-                w.binarySHA = try AirgapFiles.sha256(of: localPath("k3s"))
-                w.installerSHA = try AirgapFiles.sha256(of: localPath("install.sh"))
+                w.binarySHA = try LocalFile.sha256(of: localPath("k3s"))
+                w.installerSHA = try LocalFile.sha256(of: localPath("install.sh"))
                 for name in AirgapFiles.images(in: inventory.k3s.airgapDir) {
-                    w.images[(imagesDirectory as NSString).appendingPathComponent(name)] = try AirgapFiles.sha256(of: localPath(name))
+                    w.images[(imagesDirectory as NSString).appendingPathComponent(name)] = try LocalFile.sha256(of: localPath(name))
                 }
             }
             return w
@@ -334,7 +300,7 @@ public enum K3sInstall {
             switch change {
             case .uploadBinary:
                 let staged = binaryPath + ".fleet-new"
-                try ctx.upload(try AirgapFiles.contents(of: job.localPath("k3s")), to: staged, mode: 0o755)
+                try ctx.upload(try LocalFile.contents(of: job.localPath("k3s")), to: staged, mode: 0o755)
                 let v = try ctx.runChecked("\(staged) --version </dev/null | head -n 1", "running the uploaded k3s")
                 let got = parseVersion(v.stdoutText)
                 guard got == w.version else {
@@ -343,10 +309,10 @@ public enum K3sInstall {
                 }
                 try ctx.runChecked("mv -f \(staged) \(binaryPath)", "installing the k3s binary")
             case .uploadInstaller:
-                try ctx.upload(try AirgapFiles.contents(of: job.localPath("install.sh")), to: installerPath, mode: 0o755)
+                try ctx.upload(try LocalFile.contents(of: job.localPath("install.sh")), to: installerPath, mode: 0o755)
             case .uploadImage(let path):
                 let name = (path as NSString).lastPathComponent
-                try ctx.upload(try AirgapFiles.contents(of: job.localPath(name)), to: path, mode: 0o644)
+                try ctx.upload(try LocalFile.contents(of: job.localPath(name)), to: path, mode: 0o644)
             case .writeConfig:
                 try ctx.upload(Data(job.config.utf8), to: K3sConfigFile.path, mode: 0o600)
             case .writeToken:

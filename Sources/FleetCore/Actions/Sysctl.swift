@@ -83,12 +83,9 @@ public struct SysctlAction: Action {
 
         // Set and read back first: a value the kernel refuses is never persisted.
         var did: [String] = []
-        var apply = ""
         if !differ.isEmpty {
-            apply = "sysctl -q -w " + differ.map { shellQuote("\($0.key)=\($0.value)") }.joined(separator: " ") + " && "
+            let apply = "sysctl -q -w " + differ.map { shellQuote("\($0.key)=\($0.value)") }.joined(separator: " ") + " && "
             did.append("set " + differ.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-        }
-        if !differ.isEmpty {
             let r = try ctx.runChecked(apply + readCommand, "setting values")
             let after = r.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let still = differing(current: after)

@@ -56,13 +56,11 @@ public struct UploadAction: Action {
         }
     }
 
-    public var produces: [String] { [] }
-
     public func plan(_ vars: TemplateVariables) -> [String] {
         let what: String
         switch source {
         case .file(let path):
-            let digest = (FileManager.default.contents(atPath: path)).map { sha256Hex($0) } ?? "missing"
+            let digest = (try? LocalFile.sha256(of: path)) ?? "missing"
             what = "\(path) (sha256 \(digest.prefix(16)))"
         case .content(let t): what = "content sha256 \(sha256Hex(Data(t.render(vars, .plain).utf8)).prefix(16))"
         case .secret(let name): what = "<secret \(name)>"
@@ -73,7 +71,7 @@ public struct UploadAction: Action {
     func data(_ ctx: TaskContext) throws -> Data {
         switch source {
         case .file(let path):
-            guard let d = FileManager.default.contents(atPath: path) else { throw TaskFailure("cannot read \(path)") }
+            guard let d = try? LocalFile.contents(of: path) else { throw TaskFailure("cannot read \(path)") }
             return d
         case .content(let t): return Data(t.render(ctx.vars, .plain).utf8)
         case .secret(let name): return Data(try ctx.value(name).reveal().utf8)

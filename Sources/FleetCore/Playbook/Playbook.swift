@@ -75,10 +75,10 @@ public enum Target: Sendable, Equatable, CustomStringConvertible {
     public func hosts(in inventory: Inventory) -> [Host] {
         switch self {
         case .all: return inventory.hosts
-        case .servers: return inventory.hosts.filter { $0.role == .server }
-        case .agents: return inventory.hosts.filter { $0.role == .agent }
-        case .firstServer: return inventory.hosts.first { $0.role == .server }.map { [$0] } ?? []
-        case .otherServers: return Array(inventory.hosts.filter { $0.role == .server }.dropFirst())
+        case .servers: return inventory.servers
+        case .agents: return inventory.agents
+        case .firstServer: return [inventory.firstServer]
+        case .otherServers: return Array(inventory.servers.dropFirst())
         case .hosts(let names): return inventory.hosts.filter { names.contains($0.name) }
         }
     }

@@ -72,8 +72,9 @@ public struct TemplateVariables: Sendable {
     public subscript(name: String) -> String { values[name] ?? "" }
 
     public init(host: Host, inventory: Inventory) {
-        let first = inventory.hosts.first { $0.role == .server }
-        var v: [String: String] = [
+        // An inventory always has a first server (its initialiser refuses one without).
+        let first = inventory.firstServer
+        values = [
             "host.name": host.name,
             "host.address": host.address,
             "host.node_ip": host.nodeIP.description,
@@ -86,17 +87,14 @@ public struct TemplateVariables: Sendable {
             "cluster.cluster_dns": inventory.cluster.effectiveClusterDNS.description,
             "cluster.k3s_version": inventory.cluster.k3sVersion,
             "cluster.flannel_ipv6_masq": inventory.cluster.flannelIPv6Masq ? "true" : "false",
-            "cluster.servers": String(inventory.hosts.filter { $0.role == .server }.count),
-            "inventory_dir": (inventory.path as NSString).deletingLastPathComponent,
+            "cluster.servers": String(inventory.servers.count),
+            "inventory_dir": inventory.directory,
+            "first_server.name": first.name,
+            "first_server.address": first.address,
+            "first_server.node_ip": first.nodeIP.description,
+            "server_url": serverURL(first.nodeIP),
+            "registration_url": inventory.registrationURL,
         ]
-        if let first {
-            v["first_server.name"] = first.name
-            v["first_server.address"] = first.address
-            v["first_server.node_ip"] = first.nodeIP.description
-            v["server_url"] = serverURL(first.nodeIP)
-            v["registration_url"] = inventory.registrationURL
-        }
-        values = v
     }
 
     public init(values: [String: String]) { self.values = values }
