@@ -157,9 +157,7 @@ public enum Reset {
             let connection = try connector.connect(to: server)
             defer { connection.close() }
             let r = try connection.run(deleteNodeCommand(name), stdin: nil, timeout: server.ssh.commandTimeout)
-            if r.succeeded { return nil }
-            let err = r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init)
-            return "\(r.statusText)" + (err.map { ": \($0)" } ?? "")
+            return r.succeeded ? nil : r.failureText
         } catch {
             return "\(error)"
         }

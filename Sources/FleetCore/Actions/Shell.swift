@@ -77,9 +77,7 @@ public func poll(_ ctx: TaskContext, timeout: Double, interval: Double,
         let elapsed = Date().timeIntervalSince(start)
         if r.succeeded { return (attempts, elapsed) }
         if elapsed + interval > timeout || ctx.cancelled {
-            let err = r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last.map(String.init) ?? ""
-            throw TaskFailure("still failing after \(attempts) attempt(s) in \(Int(elapsed)) s: \(r.statusText)"
-                + (err.isEmpty ? "" : ": \(err)"), result: r)
+            throw TaskFailure("still failing after \(attempts) attempt(s) in \(Int(elapsed)) s: \(r.failureText)", result: r)
         }
         Thread.sleep(forTimeInterval: interval)
     }

@@ -29,6 +29,12 @@ public struct CommandResult: Sendable {
         if let s = exitSignal { return "killed by signal \(s)" }
         return "exit \(exitCode.map(String.init) ?? "unknown")"
     }
+
+    /// `statusText`, then `: ` and the last line of stderr when there is one (`exit 1: disk full`).
+    public var failureText: String {
+        let last = stderrText.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last
+        return statusText + (last.map { ": \($0)" } ?? "")
+    }
 }
 
 /// A failure to reach or talk to a host (as opposed to a command that ran and failed).

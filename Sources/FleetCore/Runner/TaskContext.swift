@@ -46,9 +46,7 @@ public final class TaskContext: @unchecked Sendable {
     public func runChecked(_ command: String, _ what: String, stdin: Data? = nil, timeout: Double? = nil) throws -> CommandResult {
         let r = try run(command, stdin: stdin, timeout: timeout)
         guard r.succeeded else {
-            let err = r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines)
-            let last = err.split(separator: "\n").last.map(String.init) ?? ""
-            throw TaskFailure("\(what): \(r.statusText)" + (last.isEmpty ? "" : ": \(last)"), result: r)
+            throw TaskFailure("\(what): \(r.failureText)", result: r)
         }
         return r
     }
