@@ -30,18 +30,18 @@ public enum Planner {
         if let limit {
             // Keep the limited hosts' tasks, plus the producers of values they need, and of values those
             // producers need in turn.
-            var kept = tasks.filter { limit.contains($0.host.name) }
-            var needed = Set(kept.flatMap { $0.step.needs })
+            // Positions in `tasks`, which is already in (step, inventory) order.
+            var kept = Set(tasks.indices.filter { limit.contains(tasks[$0].host.name) })
+            var needed = Set(kept.flatMap { tasks[$0].step.needs })
             while true {
-                let producers = tasks.filter { t in
-                    !kept.contains { $0.host.name == t.host.name && $0.stepIndex == t.stepIndex }
-                        && !t.step.action.produces.filter(needed.contains).isEmpty
+                let producers = tasks.indices.filter { i in
+                    !kept.contains(i) && !tasks[i].step.action.produces.filter(needed.contains).isEmpty
                 }
                 if producers.isEmpty { break }
-                kept.append(contentsOf: producers)
-                needed.formUnion(producers.flatMap { $0.step.needs })
+                kept.formUnion(producers)
+                needed.formUnion(producers.flatMap { tasks[$0].step.needs })
             }
-            tasks = kept.sorted { ($0.stepIndex, index(of: $0.host, in: inventory)) < ($1.stepIndex, index(of: $1.host, in: inventory)) }
+            tasks = tasks.indices.filter(kept.contains).map { tasks[$0] }
         }
         if let previous {
             for i in tasks.indices {
@@ -68,10 +68,6 @@ public enum Planner {
             }
         }
         return tasks
-    }
-
-    static func index(of host: Host, in inventory: Inventory) -> Int {
-        inventory.hosts.firstIndex { $0.name == host.name } ?? 0
     }
 
     /// Cluster-wide settings steps read without naming them in templates (`disable`, `tls_san`, the
