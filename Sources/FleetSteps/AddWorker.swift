@@ -29,12 +29,11 @@ public enum AddWorker {
         }
     }
 
-    /// Adds the host to the file (unless it is already there with this address) and loads the result.
-    /// - Returns: the reloaded inventory, and whether the file changed.
+    /// Adds the host to the file (unless it is already there with this address).
+    /// - Returns: the inventory the file now holds, and whether the file changed.
     public static func append(_ r: Request) throws -> (inventory: Inventory, added: Bool) {
-        let added = try Inventory.appendHost(toFile: r.inventoryPath, name: r.name, address: r.address, role: .agent,
-                                             user: r.user, port: r.port, identity: r.identity, nodeIP: r.nodeIP)
-        return (try Inventory.load(path: r.inventoryPath), added)
+        try Inventory.appendHost(toFile: r.inventoryPath, name: r.name, address: r.address, role: .agent,
+                                 user: r.user, port: r.port, identity: r.identity, nodeIP: r.nodeIP)
     }
 
     /// The runs that bring `worker` in: its own steps (plus the producers they need), then verify

@@ -7,18 +7,19 @@ extension Inventory {
     /// before anything is written; the write is atomic (a temporary file in the same directory, fsync, rename), and
     /// the original text, comments and layout are kept byte for byte.
     ///
-    /// - Returns: false when a host with this name and the same address already exists (nothing is written).
+    /// - Returns: the inventory the file now holds, and `added` false when a host with this name and the same
+    ///   address already existed (nothing was written).
     /// - Throws: ``InventoryError`` or ``InventoryErrors``; also when the name exists with another address.
     @discardableResult
     public static func appendHost(
         toFile path: String, name: String, address: String, role: HostRole, user: String?, port: Int?,
         identity: String?, nodeIP: String?
-    ) throws -> Bool {
+    ) throws -> (inventory: Inventory, added: Bool) {
         let original = try readText(path: path)
         let existing = try parse(toml: original, path: path)
 
         if let present = existing.host(named: name) {
-            if sameAddress(present.address, address) { return false }
+            if sameAddress(present.address, address) { return (existing, false) }
             throw InventoryError(
                 file: path, key: "name", host: name,
                 message: "a host named \"\(name)\" already exists with address \"\(present.address)\", not \"\(address)\"; choose another name or edit the file"
@@ -39,14 +40,14 @@ extension Inventory {
             separator = original.hasSuffix("\n") ? "\n" : "\n\n"
         }
         let updated = original + separator + block
-        _ = try parse(toml: updated, path: path)
+        let appended = try parse(toml: updated, path: path)
 
         do {
             try InventoryPaths.writeAtomically(Data(updated.utf8), to: InventoryPaths.absolutePath(path))
         } catch let failure as InventoryPaths.AtomicWriteFailure {
             throw InventoryError(file: path, message: "cannot write the inventory file: \(failure.reason)")
         }
-        return true
+        return (appended, true)
     }
 
     static func readText(path: String) throws -> String {

@@ -38,7 +38,7 @@ final class InventoryAppendHostTests: XCTestCase {
         let before = try contents(path)
         let changed = try Inventory.appendHost(
             toFile: path, name: "w1", address: "[fd10::21]", role: .agent, user: "ubuntu", port: 2222,
-            identity: "keys/w1", nodeIP: "fd10:1::21")
+            identity: "keys/w1", nodeIP: "fd10:1::21").added
         XCTAssertTrue(changed)
         let after = try contents(path)
         XCTAssertEqual(after.prefix(before.count), before)
@@ -69,10 +69,10 @@ final class InventoryAppendHostTests: XCTestCase {
 
     func testAppendIsIdempotent() throws {
         let path = try write(original + "\n")
-        XCTAssertTrue(try Inventory.appendHost(toFile: path, name: "w1", address: "fd10::21", role: .agent, user: nil, port: nil, identity: nil, nodeIP: nil))
+        XCTAssertTrue(try Inventory.appendHost(toFile: path, name: "w1", address: "fd10::21", role: .agent, user: nil, port: nil, identity: nil, nodeIP: nil).added)
         let once = try contents(path)
-        XCTAssertFalse(try Inventory.appendHost(toFile: path, name: "w1", address: "fd10::21", role: .agent, user: nil, port: nil, identity: nil, nodeIP: nil))
-        XCTAssertFalse(try Inventory.appendHost(toFile: path, name: "w1", address: "FD10:0::21", role: .agent, user: nil, port: nil, identity: nil, nodeIP: nil))
+        XCTAssertFalse(try Inventory.appendHost(toFile: path, name: "w1", address: "fd10::21", role: .agent, user: nil, port: nil, identity: nil, nodeIP: nil).added)
+        XCTAssertFalse(try Inventory.appendHost(toFile: path, name: "w1", address: "FD10:0::21", role: .agent, user: nil, port: nil, identity: nil, nodeIP: nil).added)
         XCTAssertEqual(try contents(path), once)
         XCTAssertEqual(try Inventory.load(path: path).hosts.count, 2)
     }
