@@ -138,8 +138,11 @@ public enum Check {
                                 k3sVersion want: String) -> [CheckFinding] {
         var out: [CheckFinding] = []
         let report = Preflight.evaluate(f.preflight, e)
-        for text in report.failures { out.append(split(text, host: host, severity: .error)) }
-        for text in report.warnings { out.append(split(text, host: host, severity: .warning)) }
+        for (severity, found) in [(CheckFinding.Severity.error, report.failureFindings), (.warning, report.warningFindings)] {
+            out += found.map {
+                CheckFinding(host: host, severity: severity, check: $0.check, message: oneLine($0.problem), fix: oneLine($0.fix))
+            }
+        }
 
         // Free disk for K3s.
         let where_ = f.diskPath.map { $0 == dataDirectory ? $0 : "\($0) (where \(dataDirectory) will be)" } ?? dataDirectory
@@ -199,26 +202,7 @@ public enum Check {
                                 + plan.commands.joined(separator: " && "))]
     }
 
-    /// A preflight line `problem: fix` → a finding; the check is named from the problem.
-    static func split(_ text: String, host: String, severity: CheckFinding.Severity) -> CheckFinding {
-        let oneLine = text.replacingOccurrences(of: "\n", with: " ")
-        var message = oneLine
-        var fix = ""
-        if let r = oneLine.range(of: ": ") {
-            message = String(oneLine[..<r.lowerBound])
-            fix = String(oneLine[r.upperBound...])
-        }
-        return CheckFinding(host: host, severity: severity, check: checkName(message), message: message, fix: fix)
-    }
-
-    static func checkName(_ message: String) -> String {
-        let table: [(String, String)] = [
-            ("the ip command", "tools"), ("IPv6 is off", "ipv6"), ("disable_ipv6", "ipv6"), ("node_ip", "node_ip"),
-            ("default route", "default_route"), ("probe", "probe"), ("resolv.conf", "dns"), ("/etc/hosts", "hosts"),
-            ("has no IPv6 address", "internet"),
-        ]
-        return table.first { message.contains($0.0) }?.1 ?? "preflight"
-    }
+    static func oneLine(_ text: String) -> String { text.replacingOccurrences(of: "\n", with: " ") }
 
     static func mib(_ kb: Int) -> String {
         kb >= 1024 * 1024 ? String(format: "%.1f GiB", Double(kb) / 1048576) : "\(kb / 1024) MiB"

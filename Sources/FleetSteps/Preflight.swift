@@ -66,11 +66,32 @@ public struct PreflightExpectation: Sendable {
     }
 }
 
+/// One problem preflight found: what was checked (`node_ip`, `default_route`, …), the problem, its fix.
+public struct PreflightFinding: Sendable, Equatable {
+    public var check: String
+    public var problem: String
+    public var fix: String
+
+    /// `problem: fix`, as the step prints it.
+    public var text: String { fix.isEmpty ? problem : problem + ": " + fix }
+}
+
 /// The verdict: failures (each with its fix), warnings, and what was found fine.
 public struct PreflightReport: Sendable, Equatable {
-    public var failures: [String] = []
-    public var warnings: [String] = []
+    public var failureFindings: [PreflightFinding] = []
+    public var warningFindings: [PreflightFinding] = []
     public var passed: [String] = []
+
+    public var failures: [String] { failureFindings.map(\.text) }
+    public var warnings: [String] { warningFindings.map(\.text) }
+
+    mutating func fail(_ check: String, _ problem: String, _ fix: String) {
+        failureFindings.append(PreflightFinding(check: check, problem: problem, fix: fix))
+    }
+
+    mutating func warn(_ check: String, _ problem: String, _ fix: String = "") {
+        warningFindings.append(PreflightFinding(check: check, problem: problem, fix: fix))
+    }
 }
 
 public enum Preflight {
@@ -155,21 +176,19 @@ public enum Preflight {
         let ip = e.nodeIP
 
         if !f.ipTool {
-            r.failures.append("the ip command is missing, so addresses and routes cannot be checked: install iproute2")
+            r.fail("tools", "the ip command is missing, so addresses and routes cannot be checked", "install iproute2")
             return r
         }
 
         // IPv6 in the kernel.
         if !f.ipv6Kernel {
-            r.failures.append("""
-                IPv6 is off in the kernel (no /proc/net/if_inet6): remove ipv6.disable=1 from the kernel command \
-                line and reboot
-                """)
+            r.fail("ipv6", "IPv6 is off in the kernel (no /proc/net/if_inet6)",
+                   "remove ipv6.disable=1 from the kernel command line and reboot")
         } else {
             let off = ["all", "default"].filter { f.disableIPv6[$0] == "1" }
             if !off.isEmpty {
-                r.warnings.append(off.map { "net.ipv6.conf.\($0).disable_ipv6 = 1" }.joined(separator: ", ")
-                    + ": the kernel-ipv6 step sets it to 0")
+                r.warn("ipv6", off.map { "net.ipv6.conf.\($0).disable_ipv6 = 1" }.joined(separator: ", "),
+                       "the kernel-ipv6 step sets it to 0")
             } else {
                 r.passed.append("IPv6 on")
             }
@@ -198,7 +217,7 @@ public enum Preflight {
             }
             if e.allowDynamicAddress { soft = dynamic } else { problems += dynamic }
             if a.flags.contains("tentative") {
-                r.warnings.append("node_ip \(ip) on \(a.interface) is still tentative (duplicate address detection running)")
+                r.warn("node_ip", "node_ip \(ip) on \(a.interface) is still tentative (duplicate address detection running)")
             }
             let fix = """
                 K3s does not survive a node address change: configure \(ip)/\(a.prefixLength) statically on \
@@ -206,13 +225,13 @@ public enum Preflight {
                 valid_lft forever, or set node_ip to such an address
                 """
             if !problems.isEmpty {
-                r.failures.append("node_ip \(ip) on \(a.interface) " + problems.joined(separator: ", ") + ": " + fix)
+                r.fail("node_ip", "node_ip \(ip) on \(a.interface) " + problems.joined(separator: ", "), fix)
             } else {
                 r.passed.append("node_ip \(ip) on \(a.interface) (global, static)")
             }
             if !soft.isEmpty {
-                r.warnings.append("node_ip \(ip) on \(a.interface) " + soft.joined(separator: ", ")
-                    + " (allowed by allow_dynamic_address): " + fix)
+                r.warn("node_ip", "node_ip \(ip) on \(a.interface) " + soft.joined(separator: ", ")
+                    + " (allowed by allow_dynamic_address)", fix)
             }
         } else if f.ipv6Kernel {
             let global = f.addresses.filter { $0.scope == "global" }.map { "\($0.address) (\($0.interface))" }
@@ -222,7 +241,7 @@ public enum Preflight {
             if !disabled.isEmpty {
                 why += "; disable_ipv6 = 1 on \(disabled.joined(separator: ", ")) removes its addresses"
             }
-            r.failures.append(why + ": add \(ip) statically to the node's interface, or set node_ip in the inventory to one of its addresses")
+            r.fail("node_ip", why, "add \(ip) statically to the node's interface, or set node_ip in the inventory to one of its addresses")
         }
 
         // Default route.
@@ -230,16 +249,13 @@ public enum Preflight {
             let dev = route.interfaces.joined(separator: ",")
             r.passed.append("default route" + (route.via.map { " via \($0)" } ?? "") + (dev.isEmpty ? "" : " dev \(dev)"))
             if let a = matches.first, !route.interfaces.isEmpty, !route.interfaces.contains(a.interface) {
-                r.warnings.append("""
-                    node_ip is on \(a.interface) but the default route leaves through \(dev): flannel picks the \
-                    default-route interface unless flannel-iface is set
-                    """)
+                r.warn("node_ip", "node_ip is on \(a.interface) but the default route leaves through \(dev)",
+                       "flannel picks the default-route interface unless flannel-iface is set")
             }
         } else {
-            r.failures.append("""
-                no IPv6 default route (::/0): K3s needs one, even air-gapped; add one (e.g. `ip -6 route add \
-                default via <router> dev <interface>`, persisted in the network configuration) or accept router \
-                advertisements on the uplink
+            r.fail("default_route", "no IPv6 default route (::/0)", """
+                K3s needs one, even air-gapped; add one (e.g. `ip -6 route add default via <router> dev \
+                <interface>`, persisted in the network configuration) or accept router advertisements on the uplink
                 """)
         }
 
@@ -247,12 +263,10 @@ public enum Preflight {
         if let probe = e.probe {
             switch f.probeStatus {
             case 0?: r.passed.append("probe \(probe) answers")
-            case 127?: r.failures.append("cannot probe \(probe): ping is not installed (install iputils-ping)")
+            case 127?: r.fail("probe", "cannot probe \(probe)", "ping is not installed (install iputils-ping)")
             case let status:
-                r.failures.append("""
-                    no answer from probe \(probe) to `ping -6 -c1 -W2`\(status.map { " (exit \($0))" } ?? ""): \
-                    check the route to it and that ICMPv6 echo is allowed
-                    """)
+                r.fail("probe", "no answer from probe \(probe) to `ping -6 -c1 -W2`\(status.map { " (exit \($0))" } ?? "")",
+                       "check the route to it and that ICMPv6 echo is allowed")
             }
         }
 
@@ -269,9 +283,9 @@ public enum Preflight {
             r.passed.append("IPv6 nameserver \(first)")
         } else {
             let have = effective.isEmpty ? "no usable nameserver" : "only \(effective.joined(separator: ", "))"
-            r.failures.append("""
-                \(source) lists \(have): CoreDNS forwards to the node's resolvers, so pods on an IPv6-only node get \
-                no DNS (k3s#11675); add an IPv6 nameserver, or point K3s's resolv-conf at a file that lists one
+            r.fail("dns", "\(source) lists \(have)", """
+                CoreDNS forwards to the node's resolvers, so pods on an IPv6-only node get no DNS (k3s#11675); add \
+                an IPv6 nameserver, or point K3s's resolv-conf at a file that lists one
                 """)
         }
 
@@ -279,7 +293,7 @@ public enum Preflight {
         if hostsHasIPv6Localhost(f.hosts) {
             r.passed.append("::1 localhost")
         } else {
-            r.failures.append("/etc/hosts lacks \"::1 localhost\": add the line `::1 localhost ip6-localhost ip6-loopback`")
+            r.fail("hosts", "/etc/hosts lacks \"::1 localhost\"", "add the line `::1 localhost ip6-localhost ip6-loopback`")
         }
 
         // Internet over IPv6 (name resolution only).
@@ -289,9 +303,8 @@ public enum Preflight {
                 if found.isEmpty {
                     let what = name == releaseHost ? "K3s releases (the script installer downloads from it)"
                                                    : "K3s's system images"
-                    r.warnings.append("""
-                        \(name) has no IPv6 address (no AAAA record), so an IPv6-only node cannot fetch \(what): use \
-                        source = "airgap" with the images tarball, a registry mirror or NAT64/DNS64, or dual-stack \
+                    r.warn("internet", "\(name) has no IPv6 address (no AAAA record), so an IPv6-only node cannot fetch \(what)", """
+                        use source = "airgap" with the images tarball, a registry mirror or NAT64/DNS64, or dual-stack \
                         "hybrid" nodes (IPv4 for egress, the cluster IPv6-only)
                         """)
                 } else {

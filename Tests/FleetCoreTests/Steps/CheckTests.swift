@@ -114,6 +114,15 @@ final class CheckTests: XCTestCase {
         XCTAssertTrue(route.fix.contains("ip -6 route add default"), route.fix)
     }
 
+    func testProblemAndFixAreSplitWhereTheyAreMadeNotAtTheFirstColon() {
+        // The host has other global addresses: their list holds ": ", which must stay in the message.
+        let other = "2: lan0    inet6 fd42:f1ee:7:75::9:9/64 scope global nodad \\       valid_lft forever preferred_lft forever"
+        let f = findings(output(addr: other))
+        let nodeIP = try? XCTUnwrap(f.first { $0.check == "node_ip" })
+        XCTAssertEqual(nodeIP?.message, "node_ip fd42:f1ee:7:75::1:2 is not an address of this host (its global IPv6 addresses: fd42:f1ee:7:75::9:9 (lan0))")
+        XCTAssertEqual(nodeIP?.fix, "add fd42:f1ee:7:75::1:2 statically to the node's interface, or set node_ip in the inventory to one of its addresses")
+    }
+
     func testDiskThresholds() {
         XCTAssertEqual(Check.dfAvailableKB("/dev/sda1 30830592 9157648 20083804 32% /"), 20083804)
         XCTAssertEqual(Check.dfAvailableKB("/dev/mapper/vg-root  100  50  50  50% /var lib"), 50)
