@@ -127,39 +127,15 @@ public enum Kubeconfig {
         return try rewrite(String(decoding: data, as: UTF8.self), clusterName: inventory.cluster.name, host: host)
     }
 
-    /// Writes `text` to `path` with mode 0600, atomically: a new file in the same directory, synced,
-    /// then renamed over the target. The content is never readable by others, even for a moment.
+    /// Writes `text` to `path` with mode 0600, atomically (a temporary file in the same directory,
+    /// synced, renamed over the target). The content is never readable by others, even for a moment.
     public static func save(_ text: String, to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
-        let directory = dir.isEmpty ? "." : dir
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let tmp = (directory as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).tmp")
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw RewriteError(description: "cannot create \(tmp): \(String(cString: strerror(errno)))")
+        try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
+        do {
+            try AtomicFile.write(Data(text.utf8), to: path, mode: 0o600)
+        } catch let failure as AtomicFile.Failure {
+            throw RewriteError(description: "cannot write \(path): \(failure.reason)")
         }
-        var ok = false
-        defer {
-            if !ok { unlink(tmp) }
-        }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let err = String(cString: strerror(errno))
-                close(fd)
-                throw RewriteError(description: "cannot write \(tmp): \(err)")
-            }
-            written += n
-        }
-        fchmod(fd, 0o600)
-        fsync(fd)
-        close(fd)
-        guard rename(tmp, path) == 0 else {
-            throw RewriteError(description: "cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))")
-        }
-        ok = true
     }
 }

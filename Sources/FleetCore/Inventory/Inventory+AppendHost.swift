@@ -43,8 +43,8 @@ extension Inventory {
         let appended = try parse(toml: updated, path: path)
 
         do {
-            try InventoryPaths.writeAtomically(Data(updated.utf8), to: InventoryPaths.absolutePath(path))
-        } catch let failure as InventoryPaths.AtomicWriteFailure {
+            try AtomicFile.write(Data(updated.utf8), to: InventoryPaths.absolutePath(path))
+        } catch let failure as AtomicFile.Failure {
             throw InventoryError(file: path, message: "cannot write the inventory file: \(failure.reason)")
         }
         return (appended, true)
@@ -73,58 +73,5 @@ extension Inventory {
             return lowered.hasSuffix(".") ? String(lowered.dropLast()) : lowered
         }
         return normalized(left) == normalized(right)
-    }
-}
-
-extension InventoryPaths {
-    struct AtomicWriteFailure: Error {
-        let reason: String
-    }
-
-    /// Replaces `path` with `data` so that readers see the old or the new content, never a mix: the data goes to a
-    /// temporary file in the same directory, is flushed to disk, then renamed over the target; the directory is flushed
-    /// too. The target's permissions are kept; a symbolic link is followed, not replaced.
-    static func writeAtomically(_ data: Data, to path: String) throws {
-        let target = (path as NSString).resolvingSymlinksInPath
-        let directory = (target as NSString).deletingLastPathComponent
-        let base = (target as NSString).lastPathComponent
-        let permissions = (try? FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? NSNumber)?
-            .map { mode_t($0.intValue) } ?? 0o644
-        let temporary = "\(directory)/.\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-
-        func failure(_ step: String) -> AtomicWriteFailure {
-            AtomicWriteFailure(reason: "\(step): \(String(cString: strerror(errno)))")
-        }
-
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, permissions)
-        guard descriptor >= 0 else { throw failure("creating \(temporary)") }
-        var succeeded = false
-        defer {
-            if !succeeded { unlink(temporary) }
-        }
-        do {
-            defer { close(descriptor) }
-            try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-                var offset = 0
-                while offset < buffer.count {
-                    guard let base = buffer.baseAddress else { break }
-                    let written = write(descriptor, base + offset, buffer.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        throw failure("writing \(temporary)")
-                    }
-                    offset += written
-                }
-            }
-            if fchmod(descriptor, permissions) != 0 { throw failure("setting permissions on \(temporary)") }
-            if fsync(descriptor) != 0 { throw failure("flushing \(temporary)") }
-        }
-        if rename(temporary, target) != 0 { throw failure("renaming \(temporary) to \(target)") }
-        succeeded = true
-        let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
     }
 }

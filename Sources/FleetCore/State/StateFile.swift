@@ -222,29 +222,10 @@ public final class StateStore: @unchecked Sendable {
 
     static func write(_ state: RunState, to path: String) throws {
         let data = try RunState.encoder.encode(state)
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateError(path: path, message: "cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { return false }
-                off += n
-            }
-            return true
+        do {
+            try AtomicFile.write(data, to: path, mode: 0o600)
+        } catch let failure as AtomicFile.Failure {
+            throw StateError(path: path, message: "cannot write the state file: \(failure.reason)")
         }
-        let synced = fsync(fd) == 0
-        Glibc.close(fd)
-        guard ok && synced else {
-            unlink(tmp)
-            throw StateError(path: path, message: "cannot write \(tmp): \(String(cString: strerror(errno)))")
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw StateError(path: path, message: "cannot replace the state file: \(String(cString: strerror(errno)))")
-        }
-        let dirFD = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 { fsync(dirFD); Glibc.close(dirFD) }
     }
 }
