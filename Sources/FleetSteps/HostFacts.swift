@@ -103,8 +103,10 @@ public enum IPOutput {
                     if i + 1 < words.count { preferred = lifetime(words[i + 1]) }
                     i += 2
                     continue
-                case "\\", "brd", "peer", "metric", "proto":
-                    if ["brd", "peer", "metric", "proto"].contains(w) { i += 1 }
+                case "brd", "peer", "metric", "proto":
+                    i += 1  // and their value
+                case "\\":
+                    break
                 default:
                     if !scope.isEmpty, valid == nil { flags.append(w) }
                 }

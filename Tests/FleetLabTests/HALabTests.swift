@@ -36,7 +36,7 @@ final class HALabTests: LabTestCase {
 
     func test1_ARefusedJoinStopsTheNextServerAndRetryFailedFinishes() throws {
         let lab = try lab()
-        let inv = try Inventory.load(path: lab.inventoryPath)
+        let inv = try lab.inventory()
         XCTAssertEqual(inv.servers.map(\.name), ["hatest-1", "hatest-2", "hatest-3"])
         XCTAssertFalse(inv.warnings.contains { $0.message.contains("even number") }, "three servers are an odd number: \(inv.warnings)")
 
@@ -119,7 +119,7 @@ final class HALabTests: LabTestCase {
 
     func test3_ASecondRunChangesNothing() throws {
         let lab = try lab()
-        let inv = try Inventory.load(path: lab.inventoryPath)
+        let inv = try lab.inventory()
         func pids() -> [String] {
             (1...5).map { i in lab.exec(i, "cat /var/lib/rancher/.standin/\(i <= 3 ? "k3s" : "k3s-agent").pid").output }
         }
@@ -134,7 +134,7 @@ final class HALabTests: LabTestCase {
 
     func test5_ResetOfOneServerRemovesItAndUpJoinsItAgain() throws {
         let lab = try lab()
-        let inv = try Inventory.load(path: lab.inventoryPath)
+        let inv = try lab.inventory()
         let three = inv.hosts.filter { $0.name == "hatest-3" }
         let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: three))
         XCTAssertEqual(staying.name, "hatest-1")
@@ -172,7 +172,7 @@ final class HALabTests: LabTestCase {
         guard FileManager.default.isExecutableFile(atPath: kubectl) else {
             throw XCTSkip("no kubectl at \(kubectl) on this machine: the kubeconfig is not checked with a real client")
         }
-        let inv = try Inventory.load(path: lab.inventoryPath)
+        let inv = try lab.inventory()
         let text = try Kubeconfig.fetch(inventory: inv, connector: SSHConnector(), server: "hatest-2")
         XCTAssertTrue(text.contains("server: https://[\(lab.hosts[1].address)]:6443"), text)
         let path = lab.dir + "/hatest-2.kubeconfig"

@@ -105,7 +105,6 @@ public enum FakeMatch: Sendable {
     case prefix(String)
     /// An NSRegularExpression pattern searched anywhere in the text.
     case regex(String)
-    case predicate(@Sendable (String) -> Bool)
 
     public func matches(_ text: String) -> Bool {
         switch self {
@@ -115,7 +114,6 @@ public enum FakeMatch: Sendable {
         case .regex(let pattern):
             guard let re = try? NSRegularExpression(pattern: pattern) else { return false }
             return re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
-        case .predicate(let p): return p(text)
         }
     }
 }
@@ -266,7 +264,6 @@ public final class FakeHost: @unchecked Sendable {
 
     public func isDirectory(_ path: String) -> Bool { locked { directories.contains(path) } }
 
-    public var filePaths: [String] { locked { files.keys.sorted() } }
 
     // MARK: sysctl
 
