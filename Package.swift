@@ -67,6 +67,11 @@ let package = Package(
             dependencies: ["FleetCore", "FleetSteps", "FleetTestSupport"],
             resources: [.copy("Fixtures")]
         ),
+        // FleetSSH's pure parts (known_hosts, the upload script, key files): no host needed.
+        .testTarget(
+            name: "FleetSSHTests",
+            dependencies: ["FleetSSH"]
+        ),
         .testTarget(
             name: "FleetLabTests",
             dependencies: ["FleetCore", "FleetSteps", "FleetSSH", "FleetRemote", "FleetTestSupport"]

@@ -131,15 +131,24 @@ class LabTestCase: XCTestCase {
     class var labServers: Int { 1 }
 
     nonisolated(unsafe) private static var labs: [String: Lab] = [:]
+    nonisolated(unsafe) private static var locks: [String: Int32] = [:]
 
     override class func setUp() {
         super.setUp()
         let spec = labSpec
+        // Two test processes on one machine (two checkouts) must not tear down each other's lab of
+        // the same name: the class holds a lock on its lab's name from set-up to tear-down.
+        let fd = open("/run/fleet-lab-\(spec.name).lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+            locks[spec.name] = fd
+        }
         labs[spec.name] = try? Lab.up(spec.hosts, servers: labServers, name: spec.name, net: spec.net)
     }
 
     override class func tearDown() {
         labs.removeValue(forKey: labSpec.name)?.down()
+        if let fd = locks.removeValue(forKey: labSpec.name) { close(fd) }
         super.tearDown()
     }
 
