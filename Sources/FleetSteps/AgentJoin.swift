@@ -26,6 +26,13 @@ public struct K3sAgentAction: Action {
         self.wait = wait
     }
 
+    /// The config.yaml text, the version and source, the air-gap files' hashes, the wait, and the
+    /// name of the token value.
+    public func inputs(host: FleetCore.Host, inventory: Inventory) throws -> K3sInstall.Inputs {
+        let config = try K3sConfigFile.render(K3sConfigFile.agent(host: host, inventory: inventory))
+        return try K3sInstall.inputs(role: .agent, config: config, inventory: inventory, secret: secret, wait: wait)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         [
             "write \(K3sConfigFile.path) (0600): server \(vars["registration_url"]), node-ip \(vars["host.node_ip"]), "
@@ -38,8 +45,7 @@ public struct K3sAgentAction: Action {
 
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
         let token = try ctx.value(secret)
-        let config = try K3sConfigFile.render(K3sConfigFile.agent(host: ctx.host, inventory: ctx.inventory))
-        let job = K3sInstall.Job(role: .agent, inventory: ctx.inventory, config: config, token: token, wait: wait)
+        let job = K3sInstall.Job(inputs: try inputs(host: ctx.host, inventory: ctx.inventory), token: token)
         return try K3sInstall.run(job, ctx)
     }
 }

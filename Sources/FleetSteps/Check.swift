@@ -43,15 +43,15 @@ public struct CheckFacts: Sendable, Equatable {
     public var systemctl: Bool
     /// `rc-service` is on PATH (OpenRC, which K3s also supports).
     public var openrc: Bool
-    /// `k3s --version`'s version word, when K3s is installed.
-    public var k3sVersion: String?
+    /// The version `k3s --version` reports, when K3s is installed.
+    public var k3sVersion: K3sVersion?
     /// Which uninstall scripts exist: `server` (`k3s-uninstall.sh`), `agent` (`k3s-agent-uninstall.sh`).
     public var installedRoles: [K3sInstall.Role]
     /// Longhorn's node prerequisites, when `check --storage` asked for them.
     public var storage: StorageFacts?
 
     public init(preflight: PreflightFacts, freeKB: Int? = nil, diskPath: String? = nil, systemdRunning: Bool = true,
-                systemctl: Bool = true, openrc: Bool = false, k3sVersion: String? = nil,
+                systemctl: Bool = true, openrc: Bool = false, k3sVersion: K3sVersion? = nil,
                 installedRoles: [K3sInstall.Role] = [], storage: StorageFacts? = nil) {
         self.preflight = preflight
         self.freeKB = freeKB
@@ -104,7 +104,7 @@ public enum Check {
                           systemdRunning: inits.contains("systemd-running"),
                           systemctl: inits.contains("systemctl"),
                           openrc: inits.contains("openrc"),
-                          k3sVersion: K3sInstall.parseVersion(s["k3s"] ?? ""),
+                          k3sVersion: K3sVersion(versionOutput: s["k3s"] ?? ""),
                           installedRoles: roles,
                           storage: storage ? StoragePrereqs.parseFacts(output) : nil)
     }
@@ -135,7 +135,7 @@ public enum Check {
 
     /// Pure: findings for one host's gathered facts.
     public static func evaluate(host: String, role: HostRole, facts f: CheckFacts, expectation e: PreflightExpectation,
-                                k3sVersion want: String) -> [CheckFinding] {
+                                k3sVersion want: K3sVersion) -> [CheckFinding] {
         var out: [CheckFinding] = []
         let report = Preflight.evaluate(f.preflight, e)
         for (severity, found) in [(CheckFinding.Severity.error, report.failureFindings), (.warning, report.warningFindings)] {
@@ -173,10 +173,10 @@ public enum Check {
 
         // What is installed.
         if let have = f.k3sVersion, have != want {
-            let direction = versionLess(have, want) ? "upgrade" : (versionLess(want, have) ? "downgrade" : "replace")
-            out.append(CheckFinding(host: host, severity: .warning, check: "k3s_version",
-                                    message: "K3s \(have) is installed, the inventory wants \(want): up will \(direction) it",
-                                    fix: "set k3s_version = \"\(have)\" to keep it, or let up \(direction) it"))
+            out.append(CheckFinding(host: host, severity: .error, check: "k3s_version",
+                                    message: "K3s \(have) is installed, the inventory wants \(want): up refuses to change "
+                                        + "the version of a node that already runs K3s",
+                                    fix: "set k3s_version = \"\(have)\" to keep it; changing versions is fleet upgrade's job"))
         }
         let wantRole: K3sInstall.Role = role == .server ? .server : .agent
         for other in f.installedRoles where other != wantRole {
@@ -206,16 +206,6 @@ public enum Check {
 
     static func mib(_ kb: Int) -> String {
         kb >= 1024 * 1024 ? String(format: "%.1f GiB", Double(kb) / 1048576) : "\(kb / 1024) MiB"
-    }
-
-    /// `v1.31.5+k3s1` < `v1.32.0+k3s1`: numbers compared in order.
-    static func versionLess(_ a: String, _ b: String) -> Bool {
-        func numbers(_ v: String) -> [Int] {
-            v.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-        }
-        let x = numbers(a), y = numbers(b)
-        for (p, q) in zip(x, y) where p != q { return p < q }
-        return x.count < y.count
     }
 
     /// Checks every host at once (at most `forks`); `onHost` is called (serialised) with each host's
@@ -256,8 +246,12 @@ public enum Check {
                                      message: "gathering facts failed (\(r.statusText))",
                                      fix: "check that the host has a POSIX sh and coreutils")]
             }
+            guard let want = K3sVersion(inventory.cluster.k3sVersion) else {
+                return [CheckFinding(host: "inventory", severity: .error, check: "k3s_version",
+                                     message: "\"\(inventory.cluster.k3sVersion)\" is not a K3s version", fix: "correct the inventory")]
+            }
             return evaluate(host: host.name, role: host.role, facts: parse(r.stdoutText, e, storage: storage), expectation: e,
-                            k3sVersion: inventory.cluster.k3sVersion)
+                            k3sVersion: want)
         } catch {
             let text = String(describing: error)
             if text.contains("sudo") {

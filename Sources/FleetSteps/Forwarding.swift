@@ -25,6 +25,16 @@ public struct IPv6ForwardingAction: Action {
         self.file = file
     }
 
+    public struct Inputs: Encodable {
+        public var file: String
+        /// `ra_interface`; nil: the interface of the default route.
+        public var raInterface: String?
+    }
+
+    public func inputs(host: FleetCore.Host, inventory: Inventory) -> Inputs {
+        Inputs(file: file, raInterface: host.raInterface)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         let iface = vars["host.ra_interface"].isEmpty ? "<default-route interface>" : vars["host.ra_interface"]
         return ["write \(file): net.ipv6.conf.all.forwarding = 1, net.ipv6.conf.default.forwarding = 1, "
@@ -43,7 +53,7 @@ public struct IPv6ForwardingAction: Action {
 
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
         let uplink: String
-        if let iface = ctx.host.raInterface {
+        if let iface = inputs(host: ctx.host, inventory: ctx.inventory).raInterface {
             uplink = iface
         } else {
             let r = try ctx.runChecked("ip -6 route show default", "reading the IPv6 default route")

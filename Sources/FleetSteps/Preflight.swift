@@ -38,7 +38,7 @@ public struct PreflightFacts: Sendable, Equatable {
 }
 
 /// What preflight wants of one host.
-public struct PreflightExpectation: Sendable {
+public struct PreflightExpectation: Sendable, Encodable {
     public var nodeIP: IPv6Address
     public var probe: IPv6Address?
     public var checkInternet: Bool
@@ -361,13 +361,19 @@ public struct K3sPreflightAction: Action {
         self.allowDynamicAddress = allowDynamicAddress
     }
 
+    /// The settings preflight reads: the node IP, `[preflight] probe` and `check_internet`, and the
+    /// K3s source (whether images must come from registries).
+    public func inputs(host: FleetCore.Host, inventory: Inventory) -> PreflightExpectation {
+        PreflightExpectation(host: host, inventory: inventory, allowDynamicAddress: allowDynamicAddress)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         ["check IPv6: node_ip \(vars["host.node_ip"]) present, global and static; default route; probe; "
             + "IPv6 nameserver; ::1 localhost" + (allowDynamicAddress ? " (dynamic address allowed)" : "")]
     }
 
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
-        let e = PreflightExpectation(host: ctx.host, inventory: ctx.inventory, allowDynamicAddress: allowDynamicAddress)
+        let e = inputs(host: ctx.host, inventory: ctx.inventory)
         let r = try ctx.run(Preflight.factScript(e).command)
         guard r.succeeded else { throw TaskFailure("gathering facts: \(r.statusText)", result: r) }
         let report = Preflight.evaluate(Preflight.parseFacts(r.stdoutText, e), e)

@@ -29,6 +29,15 @@ public struct K3sServerAction: Action {
         self.wait = wait
     }
 
+    /// The config.yaml text, the version and source, the air-gap files' hashes, the wait, and for a
+    /// joining server the name of its token value.
+    public func inputs(host: FleetCore.Host, inventory: Inventory) throws -> K3sInstall.Inputs {
+        let joining = host.name != inventory.firstServer.name
+        let config = try K3sConfigFile.render(K3sConfigFile.server(host: host, inventory: inventory))
+        return try K3sInstall.inputs(role: .server, config: config, inventory: inventory, secret: joining ? secret : nil,
+                                     wait: wait)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         let joining = vars["host.name"] != vars["first_server.name"]
         return [
@@ -56,8 +65,7 @@ public struct K3sServerAction: Action {
             }
             token = try ctx.value(secret)
         }
-        let config = try K3sConfigFile.render(K3sConfigFile.server(host: ctx.host, inventory: ctx.inventory))
-        let job = K3sInstall.Job(role: .server, inventory: ctx.inventory, config: config, token: token, wait: wait)
+        let job = K3sInstall.Job(inputs: try inputs(host: ctx.host, inventory: ctx.inventory), token: token)
         return try K3sInstall.run(job, ctx)
     }
 }

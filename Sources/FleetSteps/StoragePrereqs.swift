@@ -208,6 +208,12 @@ public struct LonghornPrereqsAction: Action {
         self.install = install
     }
 
+    public struct Inputs: Encodable {
+        public var install: Bool
+    }
+
+    public func inputs(host: FleetCore.Host, inventory: Inventory) -> Inputs { Inputs(install: install) }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         ["check Longhorn node prerequisites: " + StoragePrereqs.tools.joined(separator: ", ") + ", iscsid active; "
             + (install ? "install missing packages and enable iscsid" : "report only (install = false)")]

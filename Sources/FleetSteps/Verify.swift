@@ -274,6 +274,27 @@ public struct K3sVerifyAction: Action {
         self.interval = interval
     }
 
+    /// What verify compares the cluster with: every host's name, role and node IP, the two ranges.
+    public struct Inputs: Encodable {
+        public struct Node: Encodable {
+            public var name: String
+            public var role: HostRole
+            public var nodeIP: IPv6Address
+        }
+
+        public var nodes: [Node]
+        public var clusterCIDR: IPv6CIDR
+        public var serviceCIDR: IPv6CIDR
+        public var wait: Double
+        public var interval: Double
+    }
+
+    public func inputs(host: FleetCore.Host, inventory: Inventory) -> Inputs {
+        Inputs(nodes: inventory.hosts.map { Inputs.Node(name: $0.name, role: $0.role, nodeIP: $0.nodeIP) },
+               clusterCIDR: inventory.cluster.clusterCIDR, serviceCIDR: inventory.cluster.serviceCIDR,
+               wait: wait, interval: interval)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         ["until every host is a Ready node with its node_ip and role (servers control-plane), pod CIDRs and pod IPs in \(vars["cluster.cluster_cidr"]) "
             + "and service IPs in \(vars["cluster.service_cidr"]) (every \(interval) s, at most \(Int(wait)) s)"]

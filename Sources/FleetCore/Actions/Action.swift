@@ -5,9 +5,17 @@ import Foundation
 /// An action reads facts first, then changes only what is not yet as wanted (pyinfra's model):
 /// `ok` when nothing had to change, `changed` when something did.
 public protocol Action: Sendable {
+    /// What ``inputs(host:inventory:)`` returns: a value of exactly the settings the step reads.
+    associatedtype Inputs: Encodable
+
     /// Values this step produces for other hosts' steps (`needs`), e.g. `token`.
     var produces: [String] { get }
-    /// The step's inputs rendered for one host: hashed into the state file, shown by `--dry-run`.
+    /// Exactly the settings this step reads for one host (rendered templates, inventory values, the
+    /// hashes of local files it sends), as a value. Its JSON is the step's digest in the state file,
+    /// so `--retry-failed` reruns a step whose settings changed. Never holds a secret. `run` reads
+    /// its settings from this same value, so a setting cannot be used and yet left out of the digest.
+    func inputs(host: Host, inventory: Inventory) throws -> Inputs
+    /// What the step will do on one host, in words, for `--dry-run`. Not part of the digest.
     /// Never contains a secret.
     func plan(_ vars: TemplateVariables) -> [String]
     /// Runs the step on one host. Throws `TaskFailure` when it fails.
@@ -36,13 +44,18 @@ public struct ActionOutcome: Sendable {
 }
 
 /// A step failed on a host: a one-line message, and the command output that explains it.
+///
+/// `refused`: the step declined before changing anything, because what it was asked for is another
+/// verb's job; the task ends `refused` rather than `failed`.
 public struct TaskFailure: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var result: CommandResult?
+    public var refused: Bool
 
-    public init(_ message: String, result: CommandResult? = nil) {
+    public init(_ message: String, result: CommandResult? = nil, refused: Bool = false) {
         self.message = message
         self.result = result
+        self.refused = refused
     }
 
     public var description: String { message }

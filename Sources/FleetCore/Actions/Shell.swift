@@ -18,6 +18,17 @@ public struct ShellAction: Action {
         changes = try p.bool("changes") ?? true
     }
 
+    public struct Inputs: Encodable {
+        public var check: String?
+        public var command: String
+        public var changes: Bool
+    }
+
+    public func inputs(host: Host, inventory: Inventory) -> Inputs {
+        let vars = TemplateVariables(host: host, inventory: inventory)
+        return Inputs(check: check?.render(vars, .shell), command: command.render(vars, .shell), changes: changes)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         (check.map { ["check: " + $0.render(vars, .shell)] } ?? []) + [command.render(vars, .shell)]
     }
@@ -51,6 +62,17 @@ public struct WaitForAction: Action {
         interval = try p.number("interval") ?? 1
         guard timeout > 0 else { throw p.error("timeout", "must be > 0") }
         guard interval > 0 else { throw p.error("interval", "must be > 0") }
+    }
+
+    public struct Inputs: Encodable {
+        public var command: String
+        public var timeout: Double
+        public var interval: Double
+    }
+
+    public func inputs(host: Host, inventory: Inventory) -> Inputs {
+        Inputs(command: command.render(TemplateVariables(host: host, inventory: inventory), .shell), timeout: timeout,
+               interval: interval)
     }
 
     public func plan(_ vars: TemplateVariables) -> [String] {

@@ -46,6 +46,15 @@ public struct SysctlAction: Action {
             + values.map { "\($0.key) = \($0.value)\n" }.joined()
     }
 
+    public struct Inputs: Encodable {
+        public var file: String
+        public var content: String
+    }
+
+    public func inputs(host: Host, inventory: Inventory) -> Inputs {
+        Inputs(file: file, content: fileContent)
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         ["write \(file):"] + values.map { "  \($0.key) = \($0.value)" } + ["sysctl -w (keys that differ); read back"]
     }

@@ -56,6 +56,26 @@ public struct UploadAction: Action {
         }
     }
 
+    /// The content by hash (a local file's, or the rendered template's), or the name of the secret.
+    public struct Inputs: Encodable {
+        public var fileSHA256: String?
+        public var contentSHA256: String?
+        public var secret: String?
+        public var dest: String
+        public var mode: Int
+    }
+
+    public func inputs(host: Host, inventory: Inventory) throws -> Inputs {
+        let vars = TemplateVariables(host: host, inventory: inventory)
+        var inputs = Inputs(dest: dest.render(vars, .plain), mode: mode)
+        switch source {
+        case .file(let path): inputs.fileSHA256 = try LocalFile.sha256(of: path)
+        case .content(let t): inputs.contentSHA256 = sha256Hex(Data(t.render(vars, .plain).utf8))
+        case .secret(let name): inputs.secret = name
+        }
+        return inputs
+    }
+
     public func plan(_ vars: TemplateVariables) -> [String] {
         let what: String
         switch source {
@@ -112,6 +132,15 @@ public struct FetchSecretAction: Action {
     }
 
     public var produces: [String] { [name] }
+
+    public struct Inputs: Encodable {
+        public var path: String
+        public var secret: String
+    }
+
+    public func inputs(host: Host, inventory: Inventory) -> Inputs {
+        Inputs(path: path.render(TemplateVariables(host: host, inventory: inventory), .plain), secret: name)
+    }
 
     public func plan(_ vars: TemplateVariables) -> [String] {
         ["read \(path.render(vars, .plain)) into <secret \(name)>"]

@@ -12,7 +12,7 @@ public enum Style {
         switch status {
         case .ok, .skipped: return .green
         case .changed: return .yellow
-        case .failed, .unreachable: return .red
+        case .failed, .refused, .unreachable: return .red
         case .blocked, .interrupted: return .gray
         }
     }
@@ -24,6 +24,7 @@ public enum Style {
         case .changed: return "ch"
         case .skipped: return "sk"
         case .failed: return "FAIL"
+        case .refused: return "REFU"
         case .unreachable: return "UNRE"
         case .blocked: return "blk"
         case .interrupted: return "int"
@@ -38,7 +39,7 @@ public enum Style {
     /// Every task that did not succeed, with its output tails.
     public static func failures(_ s: RunSummary, color: Bool) -> String {
         var text = ""
-        for r in s.results where r.status == .failed || r.status == .unreachable {
+        for r in s.results where [.failed, .refused, .unreachable].contains(r.status) {
             text += paint("\(r.status.rawValue.uppercased()) \(r.host) \(r.step)", .red, color) + ": \(r.message)\n"
             for (label, body) in [("stderr", r.stderrTail), ("stdout", r.stdoutTail)] where !body.isEmpty {
                 let lines = body.split(separator: "\n", omittingEmptySubsequences: false).suffix(8)

@@ -10,6 +10,8 @@ public enum TaskStatus: String, Codable, Sendable, CaseIterable {
     case skipped
     /// The step ran and failed.
     case failed
+    /// The step declined before changing anything: what it was asked for needs another verb.
+    case refused
     /// The host could not be reached.
     case unreachable
     /// Something it needs failed (an earlier step on this host, or a value from another host).

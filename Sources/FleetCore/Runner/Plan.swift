@@ -5,7 +5,7 @@ public struct PlannedTask: Sendable {
     public var host: Host
     public var step: Step
     public var stepIndex: Int
-    /// SHA-256 of the step's rendered inputs for this host (no secrets).
+    /// SHA-256 of the step's inputs for this host (no secrets): see ``Planner/digest(_:host:inventory:)``.
     public var digest: String
     /// Set when `--retry-failed` found this pair done with unchanged inputs.
     public var skipReason: String?
@@ -20,11 +20,9 @@ public enum Planner {
                             steps stepFilter: Set<String>? = nil,
                             retryFailed previous: RunState? = nil) -> [PlannedTask] {
         var tasks: [PlannedTask] = []
-        let settings = inventorySettings(inventory)
         for (i, step) in playbook.steps.enumerated() where stepFilter?.contains(step.name) ?? true {
             for host in step.target.hosts(in: inventory) {
-                let vars = TemplateVariables(host: host, inventory: inventory)
-                tasks.append(PlannedTask(host: host, step: step, stepIndex: i, digest: digest(step, vars, settings: settings)))
+                tasks.append(PlannedTask(host: host, step: step, stepIndex: i, digest: digest(step, host: host, inventory: inventory)))
             }
         }
         if let limit {
@@ -70,30 +68,26 @@ public enum Planner {
         return tasks
     }
 
-    /// Cluster-wide settings steps read without naming them in templates (`disable`, `tls_san`, the
-    /// air-gap files): part of every digest, so changing one reruns what `--retry-failed` would
-    /// otherwise skip. Air-gap files count by name, size and modification time, not content.
-    public static func inventorySettings(_ inventory: Inventory) -> String {
-        let c = inventory.cluster
-        var parts = ["cluster \(c.name) \(c.clusterCIDR) \(c.serviceCIDR) \(c.effectiveClusterDNS) masq=\(c.flannelIPv6Masq)",
-                     "disable=\(c.disable.joined(separator: ",")) version=\(c.k3sVersion) tls_san=\(c.tlsSAN.joined(separator: ","))",
-                     "k3s source=\(inventory.k3s.source.rawValue)"]
-        if inventory.k3s.source == .airgap, let dir = inventory.k3s.airgapDir {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: dir).sorted()) ?? []
-            for name in names {
-                let attrs = try? FileManager.default.attributesOfItem(atPath: (dir as NSString).appendingPathComponent(name))
-                let size = (attrs?[.size] as? NSNumber)?.int64Value ?? -1
-                let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-                parts.append("airgap \(name) \(size) \(mtime)")
-            }
+    /// SHA-256 of what a step is on one host: its action, target, `needs` and `after`, and the JSON
+    /// (sorted keys) of its action's ``Action/inputs(host:inventory:)``. The words `--dry-run`
+    /// prints are not part of it. Inputs that cannot be read (a missing local file) give a digest
+    /// naming the error, so the step runs and reports it.
+    public static func digest(_ step: Step, host: Host, inventory: Inventory) -> String {
+        let inputs: String
+        do {
+            inputs = try inputsJSON(step.action, host: host, inventory: inventory)
+        } catch {
+            inputs = "inputs unreadable: \(error)"
         }
-        return parts.joined(separator: "\n")
+        let text = ([step.actionName, step.target.description, step.needs.joined(separator: ","), inputs]
+            + (step.after.isEmpty ? [] : ["after " + step.after.joined(separator: ",")])).joined(separator: "\n")
+        return sha256Hex(Data(text.utf8))
     }
 
-    public static func digest(_ step: Step, _ vars: TemplateVariables, settings: String = "") -> String {
-        let text = ([step.actionName, step.target.description, step.needs.joined(separator: ","), settings]
-            + (step.after.isEmpty ? [] : ["after " + step.after.joined(separator: ",")])
-            + step.action.plan(vars)).joined(separator: "\n")
-        return sha256Hex(Data(text.utf8))
+    /// The action's inputs for one host as canonical JSON (keys sorted).
+    public static func inputsJSON(_ action: any Action, host: Host, inventory: Inventory) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(action.inputs(host: host, inventory: inventory)), as: UTF8.self)
     }
 }

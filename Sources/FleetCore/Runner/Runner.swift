@@ -28,6 +28,9 @@ public struct RunSummary: Sendable {
 
     public var succeeded: Bool { !interrupted && results.allSatisfy { $0.status.succeeded } }
 
+    /// Some task declined to act (`up` asked for a version change): the run's request, not a host, was wrong.
+    public var refused: Bool { results.contains { $0.status == .refused } }
+
     public func result(host: String, step: String) -> TaskResult? {
         results.first { $0.host == host && $0.step == step }
     }
@@ -208,7 +211,7 @@ public final class Runner: @unchecked Sendable {
                 message = outcome.message
                 output = ctx.lastResult
             } catch let f as TaskFailure {
-                status = .failed
+                status = f.refused ? .refused : .failed
                 message = f.message
                 output = f.result ?? ctx.lastResult
             } catch let e as ConnectionError {
@@ -224,6 +227,7 @@ public final class Runner: @unchecked Sendable {
             finish(task, status, message, started: started, output: output, produced: ctx.produced)
             switch status {
             case .failed: stopReason = (.blocked, "not run: step \(task.step.name) failed on this host")
+            case .refused: stopReason = (.blocked, "not run: step \(task.step.name) refused on this host")
             case .unreachable: stopReason = (.unreachable, "not run: host unreachable")
             case .interrupted: stopReason = (.interrupted, "not started: the run was interrupted")
             default: break

@@ -82,7 +82,8 @@ func runLive<T>(json: Bool, _ body: (Reporter, @escaping (Runner) -> Void) throw
     }
 }
 
-/// The exit status of a run that did not succeed: 130 when interrupted, else 1.
+/// The exit status of a run that did not succeed: 130 when interrupted, 2 when a step refused what
+/// was asked (a version change is `upgrade`'s job), else 1.
 func failureExit(_ summary: RunSummary) -> ExitCode {
-    ExitCode(summary.interrupted ? 130 : 1)
+    ExitCode(summary.interrupted ? 130 : (summary.refused ? 2 : 1))
 }

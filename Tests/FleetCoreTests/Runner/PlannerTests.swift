@@ -264,15 +264,4 @@ final class PlannerTests: XCTestCase {
         XCTAssertFalse(rerun.contains { $0.host == "s1" && !$0.text.contains("node-token") }, "\(Array(rerun))")
         XCTAssertEqual(fleet.host("a2").file("/etc/rancher/k3s/token")?.text, "K10abc::server:0123456789")
     }
-
-    func testChangingAClusterSettingNoTemplateNamesReruns() throws {
-        let book = try Fixtures.playbook(bookText)
-        let plan = Planner.plan(inventory: inventory, playbook: book)
-        let previous = try previousState(plan.map { Rec(host: $0.host.name, step: $0.step.name, status: .ok, digest: nil) }, plan: plan)
-        XCTAssertTrue(Planner.plan(inventory: inventory, playbook: book, retryFailed: previous).allSatisfy { $0.skipReason != nil })
-        var changed = inventory
-        changed.cluster.disable = ["traefik", "servicelb"]
-        let again = Planner.plan(inventory: changed, playbook: book, retryFailed: previous)
-        XCTAssertTrue(again.allSatisfy { $0.skipReason == nil }, "a changed `disable` must not be skipped as unchanged")
-    }
 }

@@ -41,6 +41,7 @@ final class CheckTests: XCTestCase {
     }
 
     func findings(_ text: String, role: HostRole = .agent, want: String = "v1.31.5+k3s1") -> [CheckFinding] {
+        let want = K3sVersion(want)!
         let e = PreflightExpectation(nodeIP: nodeIP)
         return Check.evaluate(host: "h2", role: role, facts: Check.parse(text, e), expectation: e, k3sVersion: want)
     }
@@ -63,7 +64,7 @@ final class CheckTests: XCTestCase {
     func storageFindings(_ text: String) -> [CheckFinding] {
         let e = PreflightExpectation(nodeIP: nodeIP)
         return Check.evaluate(host: "h2", role: .agent, facts: Check.parse(text, e, storage: true), expectation: e,
-                              k3sVersion: "v1.31.5+k3s1")
+                              k3sVersion: K3sVersion("v1.31.5+k3s1")!)
     }
 
     func testStoragePrerequisitesAreReportedOnlyWhenAskedFor() {
@@ -147,11 +148,15 @@ final class CheckTests: XCTestCase {
     func testInstalledVersionAndRole() {
         XCTAssertEqual(findings(output(k3s: "k3s version v1.31.5+k3s1 (56ec5dd4)\ngo version go1.22.10", uninstall: "k3s-agent")), [])
         let older = findings(output(k3s: "k3s version v1.30.2+k3s1 (abc)", uninstall: "k3s-agent"))
-        XCTAssertEqual(older.map(\.severity), [.warning])
-        XCTAssertTrue(older[0].message.contains("K3s v1.30.2+k3s1 is installed, the inventory wants v1.31.5+k3s1: up will upgrade it"),
-                      older[0].message)
+        XCTAssertEqual(older.map(\.severity), [.error], "up would refuse it")
+        XCTAssertEqual(older[0].message, "K3s v1.30.2+k3s1 is installed, the inventory wants v1.31.5+k3s1: "
+                        + "up refuses to change the version of a node that already runs K3s")
+        XCTAssertTrue(older[0].fix.contains("fleet upgrade"), older[0].fix)
         let newer = findings(output(k3s: "k3s version v1.32.0+k3s1 (abc)"))
-        XCTAssertTrue(newer[0].message.contains("up will downgrade it"), newer[0].message)
+        XCTAssertEqual(newer.map(\.check), ["k3s_version"])
+        for finding in older + newer {
+            XCTAssertFalse(finding.message.contains("up will") || finding.fix.contains("let up"), "check no longer advertises an upgrade by up")
+        }
         let role = findings(output(k3s: "k3s version v1.31.5+k3s1 (abc)", uninstall: "k3s"))
         XCTAssertEqual(role.map(\.check), ["k3s_role"])
         XCTAssertTrue(role[0].fix.contains("fleet reset --limit h2"))

@@ -8,16 +8,17 @@ final class K3sInstallTests: XCTestCase {
     let binary = String(repeating: "b", count: 64)
     let installer = String(repeating: "1", count: 64)
     let config = String(repeating: "c", count: 64)
+    let v1315 = K3sVersion("v1.31.5+k3s1")!
 
     func wanted(_ role: I.Role = .server, source: K3sSource = .airgap, token: Bool = false) -> I.Wanted {
-        I.Wanted(role: role, source: source, version: "v1.31.5+k3s1",
+        I.Wanted(role: role, source: source, version: v1315,
                  binarySHA: source == .airgap ? binary : nil, installerSHA: source == .airgap ? installer : nil,
                  configSHA: config, token: token)
     }
 
     /// A host where everything is as wanted and the service runs.
     func installed(token: Bool = false) -> I.Facts {
-        I.Facts(version: "v1.31.5+k3s1",
+        I.Facts(version: v1315,
                 hashes: [I.binaryPath: binary, I.installerPath: installer, K3sConfigFile.path: config],
                 configMode: 0o600, unitPresent: true, activeState: "active", subState: "running",
                 tokenCurrent: token)
@@ -56,9 +57,6 @@ final class K3sInstallTests: XCTestCase {
         var f = installed()
         f.hashes[I.binaryPath] = "older"
         XCTAssertEqual(I.plan(f, wanted()), [.uploadBinary, .runInstaller, .restart])
-        var s = installed()
-        s.version = "v1.30.9+k3s1"
-        XCTAssertEqual(I.plan(s, wanted(source: .script)), [.runInstaller, .restart])
     }
 
     func testStoppedOrFailingServiceIsStartedOrRestarted() {
@@ -92,20 +90,20 @@ final class K3sInstallTests: XCTestCase {
     }
 
     func testInstallerCommandsPinTheVersionAndNeverCarryAToken() {
-        XCTAssertEqual(I.installerCommand(.server, source: .airgap, version: "v1.31.5+k3s1"),
+        XCTAssertEqual(I.installerCommand(.server, source: .airgap, version: v1315),
                        "INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=v1.31.5+k3s1 "
                         + "INSTALL_K3S_EXEC=server sh /var/lib/rancher/fleet/install.sh")
-        XCTAssertEqual(I.installerCommand(.agent, source: .airgap, version: "v1.31.5+k3s1"),
+        XCTAssertEqual(I.installerCommand(.agent, source: .airgap, version: v1315),
                        "INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=v1.31.5+k3s1 "
                         + "INSTALL_K3S_EXEC=agent sh /var/lib/rancher/fleet/install.sh")
-        XCTAssertEqual(I.installerCommand(.server, source: .script, version: "v1.31.5+k3s1"),
+        XCTAssertEqual(I.installerCommand(.server, source: .script, version: v1315),
                        "mkdir -p /var/lib/rancher/fleet && curl -sfL --retry 3 -o /var/lib/rancher/fleet/install.sh "
                         + "https://get.k3s.io && INSTALL_K3S_SKIP_START=true INSTALL_K3S_VERSION=v1.31.5+k3s1 "
                         + "sh /var/lib/rancher/fleet/install.sh server")
-        XCTAssertTrue(I.installerCommand(.agent, source: .script, version: "v1.31.5+k3s1").hasSuffix(" agent"))
+        XCTAssertTrue(I.installerCommand(.agent, source: .script, version: v1315).hasSuffix(" agent"))
         for role in [I.Role.server, .agent] {
             for source in K3sSource.allCases {
-                let c = I.installerCommand(role, source: source, version: "v1.31.5+k3s1")
+                let c = I.installerCommand(role, source: source, version: v1315)
                 XCTAssertFalse(c.contains("TOKEN") || c.contains("K3S_URL"), c)
             }
         }
@@ -131,7 +129,7 @@ final class K3sInstallTests: XCTestCase {
 
             """
         let f = I.parseFacts(output)
-        XCTAssertEqual(f, I.Facts(version: "v1.31.5+k3s1",
+        XCTAssertEqual(f, I.Facts(version: v1315,
                                   hashes: [I.binaryPath: binary, K3sConfigFile.path: config],
                                   configMode: 0o600, unitPresent: true, activeState: "active", subState: "running",
                                   restarts: 2, tokenCurrent: true))
@@ -164,9 +162,28 @@ final class K3sInstallTests: XCTestCase {
                        ["a": "one\ntwo\n", "b": "", "c": "last\n"])
     }
 
-    func testParsesVersion() {
-        XCTAssertEqual(I.parseVersion("k3s version v1.31.5+k3s1 (56ec5dd4)\ngo version go1.22.12\n"), "v1.31.5+k3s1")
-        XCTAssertNil(I.parseVersion(""))
-        XCTAssertNil(I.parseVersion("sh: 1: /usr/local/bin/k3s: not found"))
+    // MARK: A version change is an upgrade's job
+
+    func testAnotherInstalledVersionIsRefusedWithNothingPlannedBeforeIt() throws {
+        for source in K3sSource.allCases {
+            var older = installed()
+            older.version = K3sVersion("v1.30.9+k3s1")
+            let why = try XCTUnwrap(I.refusal(older, wanted(source: source)))
+            XCTAssertTrue(why.contains("K3s v1.30.9+k3s1 runs here and the inventory wants v1.31.5+k3s1"), why)
+            XCTAssertTrue(why.contains("fleet upgrade"), why)
+            XCTAssertTrue(why.contains("k3s_version = \"v1.30.9+k3s1\""), why)
+            var newer = installed()
+            newer.version = K3sVersion("v1.32.0+k3s1")
+            XCTAssertNotNil(I.refusal(newer, wanted(source: source)), "a downgrade is refused too")
+            XCTAssertNil(I.refusal(installed(), wanted(source: source)), "the same version is not a change")
+        }
+    }
+
+    func testANewHostGetsTheInventorysVersion() {
+        for source in K3sSource.allCases {
+            XCTAssertNil(I.refusal(I.Facts(), wanted(source: source)), "nothing installed: nothing to refuse")
+            XCTAssertTrue(I.plan(I.Facts(), wanted(source: source)).contains(.runInstaller))
+        }
+        XCTAssertTrue(I.installerCommand(.agent, source: .script, version: v1315).contains("INSTALL_K3S_VERSION=v1.31.5+k3s1"))
     }
 }
