@@ -68,9 +68,10 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         // FleetSSH's pure parts (known_hosts, the upload script, key files): no host needed.
+        // FleetCore only to check that its copies of shellQuote and the remote-path rules agree.
         .testTarget(
             name: "FleetSSHTests",
-            dependencies: ["FleetSSH"]
+            dependencies: ["FleetSSH", "FleetCore"]
         ),
         .testTarget(
             name: "FleetLabTests",

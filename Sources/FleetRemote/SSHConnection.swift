@@ -11,10 +11,14 @@ public final class SSHConnection: Connection, @unchecked Sendable {
     /// `sudo -n`: never prompts (a password would have to travel somewhere); sudo must be passwordless.
     static let sudo = "sudo -n "
 
-    public init(session: SSHSession, hostName: String, become: Become) {
+    /// The deadline of an operation given none (the host's `command_timeout`): nothing waits forever.
+    public let defaultTimeout: Double
+
+    public init(session: SSHSession, hostName: String, become: Become, defaultTimeout: Double = 600) {
         self.session = session
         self.hostName = hostName
         self.become = become
+        self.defaultTimeout = defaultTimeout
     }
 
     func wrap(_ command: String) -> String {
@@ -30,7 +34,7 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         // Commands never carry a secret (those travel on stdin), so they can be logged as they are.
         logger.debug("\(hostName) $ \(command)", metadata: stdin.map { ["stdin_bytes": "\($0.count)"] })
         do {
-            let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout,
+            let r = try session.exec(wrap(command), stdin: stdin, timeout: timeout ?? defaultTimeout,
                                      killPrefix: become == .sudo ? Self.sudo : "")
             if become == .sudo, r.exitCode == 1, r.stderrText.contains("sudo: a password is required") {
                 throw ConnectionError("sudo on \(hostName) asks for a password: fleet needs passwordless sudo (NOPASSWD) for \(session.target.user)", unreachable: false)
@@ -44,8 +48,12 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         }
     }
 
-    public func upload(_ data: Data, to path: String, mode: Int) throws {
-        do { try session.upload(data, to: path, mode: mode, wrap: wrap) } catch { throw Self.translate(error) }
+    public func upload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws {
+        do {
+            try session.upload(data, to: path, mode: mode, timeout: timeout ?? defaultTimeout, wrap: wrap)
+        } catch {
+            throw Self.translate(error)
+        }
     }
 
     public func ping() throws -> Double {
@@ -81,7 +89,8 @@ public struct SSHConnector: Connector {
         do {
             let s = try SSHSession.connect(target(for: host))
             logger.info("\(host.name): connected to \(formatHostPort(host.address, host.ssh.port)) as \(host.ssh.user) in \(Int(Date().timeIntervalSince(start) * 1000)) ms, host key \(s.hostKeyType) \(s.hostKeyFingerprint)")
-            return SSHConnection(session: s, hostName: host.name, become: host.ssh.become)
+            return SSHConnection(session: s, hostName: host.name, become: host.ssh.become,
+                                 defaultTimeout: host.ssh.commandTimeout)
         } catch let e as SSHError {
             logger.info("\(host.name): \(e)")
             throw SSHConnection.translate(e)

@@ -186,11 +186,3 @@ extension SSHSession {
         }
     }
 }
-
-/// Quotes a string for POSIX sh: `'…'` with embedded quotes as `'\''`. Safe for every byte.
-func shellQuote(_ s: String) -> String {
-    if !s.isEmpty, s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:@,+%".contains($0)) }) {
-        return s
-    }
-    return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}

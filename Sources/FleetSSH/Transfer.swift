@@ -6,7 +6,10 @@ extension SSHSession {
     /// stdin: nothing of the content appears on a command line. `wrap` lets the caller add `sudo`.
     public func upload(_ data: Data, to path: String, mode: Int, timeout: Double? = nil,
                        wrap: (String) -> String = { $0 }) throws {
-        let result = try exec(wrap(uploadScript(path: path, mode: mode)), stdin: data, timeout: timeout)
+        if let problem = RemotePath.fileProblem(path) {
+            throw SSHError.channel(host: target.host, operation: "upload", reason: "remote path \(debugQuoted(path)) \(problem)")
+        }
+        let result = try exec(wrap(Self.uploadScript(path: path, mode: mode)), stdin: data, timeout: timeout)
         guard result.succeeded else {
             throw SSHError.channel(host: target.host, operation: "upload to \(path)",
                                    reason: describeFailure(result))
@@ -15,24 +18,30 @@ extension SSHSession {
 
     /// The remote side of an upload: few processes (this runs once per file on every host). The
     /// temp file is created by the shell under a umask that gives it its final mode when it can,
-    /// so the content is never readable by others, even for a moment.
-    func uploadScript(path: String, mode: Int) -> String {
-        let dir = (path as NSString).deletingLastPathComponent
-        let q = shellQuote(path)
-        let tmp = shellQuote(path + ".fleet-tmp.") + "$$"
+    /// so the content is never readable by others, even for a moment. Each path is quoted once,
+    /// as a whole word; the temp name lives in `$t`, which the trap reads when it fires.
+    static func uploadScript(path: String, mode: Int) -> String {
+        // The directory as written (no normalising): everything before the last `/`.
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        let dir = slash == path.startIndex ? "/" : String(path[..<slash])
         let simple = mode & 0o7111 == 0
         let umask = simple ? String(format: "%03o", ~mode & 0o777) : "077"
         // -C: the temp file is created afresh (O_EXCL), never through an existing file or link.
-        var script = "set -eC; "
-        if !dir.isEmpty { script += "[ -d \(shellQuote(dir)) ] || (umask 022; mkdir -p \(shellQuote(dir))); " }
-        script += "umask \(umask); trap 'rm -f \(tmp)' EXIT; cat > \(tmp); "
-        if !simple { script += "chmod \(String(mode, radix: 8)) \(tmp); " }
-        script += "mv -f \(tmp) \(q); trap - EXIT"
+        var script = "set -eC; t=\(shellQuote(path + ".fleet-tmp."))$$; "
+        script += "[ -d \(shellQuote(dir)) ] || (umask 022; mkdir -p -- \(shellQuote(dir))); "
+        // mv would put the file inside a directory of that name: refuse instead.
+        script += "if [ -d \(shellQuote(path)) ]; then echo 'is a directory' >&2; exit 1; fi; "
+        script += "umask \(umask); trap 'rm -f -- \"$t\"' EXIT; cat > \"$t\"; "
+        if !simple { script += "chmod \(String(mode, radix: 8)) -- \"$t\"; " }
+        script += "mv -f -- \"$t\" \(shellQuote(path)); trap - EXIT"
         return script
     }
 
     /// Reads a remote file. Throws when it is missing or unreadable.
     public func readFile(_ path: String, timeout: Double? = nil, wrap: (String) -> String = { $0 }) throws -> Data {
+        if let problem = RemotePath.problem(path) {
+            throw SSHError.channel(host: target.host, operation: "read", reason: "remote path \(debugQuoted(path)) \(problem)")
+        }
         let result = try exec(wrap("cat -- \(shellQuote(path))"), timeout: timeout)
         guard result.succeeded else {
             throw SSHError.channel(host: target.host, operation: "read \(path)", reason: describeFailure(result))
@@ -47,3 +56,6 @@ extension SSHSession {
         return err.isEmpty ? status : "\(status): \(err)"
     }
 }
+
+/// A path as Swift would write it in source: quotes around it, control bytes escaped.
+func debugQuoted(_ s: String) -> String { String(reflecting: s) }

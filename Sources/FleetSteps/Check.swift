@@ -233,7 +233,7 @@ public enum Check {
         let e = PreflightExpectation(host: host, inventory: inventory)
         do {
             if host.ssh.become == .sudo {
-                let r = try connection.run("true")
+                let r = try connection.run("true", stdin: nil, timeout: host.ssh.commandTimeout)
                 if !r.succeeded {
                     return [CheckFinding(host: host.name, severity: .error, check: "sudo",
                                          message: "sudo -n true failed (\(r.statusText)): \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))",

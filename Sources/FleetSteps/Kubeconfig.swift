@@ -119,7 +119,7 @@ public enum Kubeconfig {
         let (server, host) = try endpoint(choice, in: inventory)
         let connection = try connector.connect(to: server)
         defer { connection.close() }
-        guard let data = try connection.read(remotePath) else {
+        guard let data = try connection.read(remotePath, timeout: server.ssh.commandTimeout) else {
             throw RewriteError(description: """
                 \(server.name) has no \(remotePath): the K3s server is not installed or has not started yet (run fleet up)
                 """)

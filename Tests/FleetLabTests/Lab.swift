@@ -159,3 +159,33 @@ class LabTestCase: XCTestCase {
         return lab
     }
 }
+
+/// A non-root user with the lab key and passwordless sudo, for `become = "sudo"` tests. /etc is
+/// shared by every lab host and this machine: the user is made once (kept if it exists) and the
+/// test class that asked for it removes it, with its sudoers entry, when it is done.
+enum LabSudoUser {
+    static func sudoersFile(_ name: String) -> String { "/etc/sudoers.d/fleet-lab-\(name)" }
+
+    /// Creates `name` (home /tmp, private per lab host; login shell bash) with NOPASSWD sudo.
+    static func add(_ name: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sudo") else {
+            throw XCTSkip("sudo is not installed (apt-get install sudo)")
+        }
+        let file = sudoersFile(name)
+        let script = """
+            set -e
+            id -u \(name) >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/bash \(name)
+            usermod -p '*' \(name)   # '!' (locked) would make sshd refuse it without PAM
+            printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\\n' \(name) > \(file).tmp
+            chmod 0440 \(file).tmp
+            visudo -cqf \(file).tmp
+            mv -f \(file).tmp \(file)
+            """
+        let r = Lab.run(["/bin/sh", "-c", script])
+        guard r.status == 0 else { throw LabError("cannot make sudo user \(name): \(r.output)") }
+    }
+
+    static func remove(_ name: String) {
+        _ = Lab.run(["/bin/sh", "-c", "rm -f \(sudoersFile(name)) \(sudoersFile(name)).tmp; ! id -u \(name) >/dev/null 2>&1 || userdel \(name)"])
+    }
+}

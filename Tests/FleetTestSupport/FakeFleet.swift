@@ -388,7 +388,7 @@ public final class FakeConnection: Connection, @unchecked Sendable {
         }
     }
 
-    public func upload(_ data: Data, to path: String, mode: Int) throws {
+    public func upload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws {
         try checkOpen()
         host.core.record(host.name, .upload, path, data: data, mode: mode)
         host.setFile(path, data: data, mode: mode)

@@ -34,6 +34,7 @@ public struct SysctlAction: Action {
     /// A `.conf` file under `/etc/sysctl.d/` (never `/etc/sysctl.conf`, never `..`).
     public static func validFile(_ file: String) -> Bool {
         file.hasPrefix("/etc/sysctl.d/") && file.hasSuffix(".conf") && !file.contains("..")
+            && RemotePath.fileProblem(file) == nil
     }
 
     static func validKey(_ k: String) -> Bool {

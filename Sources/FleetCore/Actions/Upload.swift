@@ -36,6 +36,7 @@ public struct UploadAction: Action {
         default: throw p.error(nil, "give exactly one of src, content or secret")
         }
         dest = try p.requiredTemplate("dest")
+        try RemotePath.checkAtLoad(dest, file: true, p, "dest")
         mode = try UploadAction.parseMode(p)
     }
 
@@ -101,6 +102,7 @@ public struct UploadAction: Action {
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
         let bytes = try data(ctx)
         let path = dest.render(ctx.vars, .plain)
+        try RemotePath.check(path, file: true, host: ctx.host.name)
         let q = shellQuote(path)
         let r = try ctx.run("if [ -f \(q) ]; then stat -c %a -- \(q); sha256sum -- \(q); fi")
         let facts = r.stdoutText.split(separator: "\n").map(String.init)
@@ -125,6 +127,7 @@ public struct FetchSecretAction: Action {
 
     public init(_ p: StepParams) throws {
         path = try p.requiredTemplate("path")
+        try RemotePath.checkAtLoad(path, file: false, p, "path")
         name = try p.requiredString("secret")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
             throw p.error("secret", "must be a simple name like \"token\"")
@@ -148,7 +151,7 @@ public struct FetchSecretAction: Action {
 
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
         let p = path.render(ctx.vars, .plain)
-        guard let data = try ctx.connection.read(p) else {
+        guard let data = try ctx.read(p) else {
             throw TaskFailure("\(p) does not exist on \(ctx.host.name)")
         }
         let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

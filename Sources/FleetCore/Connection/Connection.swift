@@ -58,8 +58,8 @@ public protocol Connection: AnyObject {
     var hostName: String { get }
     /// Runs a shell command. Throws `ConnectionError` only when the host cannot be talked to.
     func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult
-    /// Writes a file atomically with `mode`, content over stdin.
-    func upload(_ data: Data, to path: String, mode: Int) throws
+    /// Writes a file atomically with `mode`, content over stdin, within `timeout` seconds.
+    func upload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws
     /// Round-trip time of a no-op request, in seconds.
     func ping() throws -> Double
     /// Closes the connection. Safe to call from another thread to abort a blocked call.
@@ -71,10 +71,18 @@ extension Connection {
         try run(command, stdin: nil, timeout: nil)
     }
 
-    /// Reads a remote file; `nil` when it does not exist.
-    public func read(_ path: String) throws -> Data? {
+    public func upload(_ data: Data, to path: String, mode: Int) throws {
+        try upload(data, to: path, mode: mode, timeout: nil)
+    }
+
+    /// Reads a remote file within `timeout` seconds; `nil` when it does not exist.
+    public func read(_ path: String, timeout: Double? = nil) throws -> Data? {
+        try RemotePath.check(path, file: false, host: hostName)
         let q = shellQuote(path)
-        let r = try run("if [ -e \(q) ]; then cat -- \(q); else exit 44; fi", stdin: nil, timeout: nil)
+        let r = try run("if [ -e \(q) ]; then cat -- \(q); else exit 44; fi", stdin: nil, timeout: timeout)
+        if r.timedOut {
+            throw ConnectionError("reading \(path) on \(hostName) timed out", unreachable: false)
+        }
         if r.exitCode == 44 { return nil }
         guard r.succeeded else {
             throw ConnectionError("cannot read \(path) on \(hostName): \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))", unreachable: false)

@@ -51,8 +51,15 @@ public final class TaskContext: @unchecked Sendable {
         return r
     }
 
+    /// Writes a remote file within the step's command timeout.
     public func upload(_ data: Data, to path: String, mode: Int) throws {
-        try connection.upload(data, to: path, mode: mode)
+        try RemotePath.check(path, file: true, host: host.name)
+        try connection.upload(data, to: path, mode: mode, timeout: commandTimeout)
+    }
+
+    /// Reads a remote file within the step's command timeout; `nil` when it does not exist.
+    public func read(_ path: String) throws -> Data? {
+        try connection.read(path, timeout: commandTimeout)
     }
 
     /// Makes a value available to steps on other hosts that `need` it. Registered for redaction.
