@@ -10,6 +10,8 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
     case unknownHostKey(host: String, keyType: String, fingerprint: String, knownHosts: String)
     /// The host key differs from the one recorded in known_hosts.
     case changedHostKey(host: String, keyType: String, fingerprint: String, knownHosts: String)
+    /// The host key is marked `@revoked` in known_hosts.
+    case revokedHostKey(host: String, keyType: String, fingerprint: String, knownHosts: String)
     /// known_hosts could not be read or written.
     case knownHostsFile(path: String, reason: String)
     /// Authentication failed.
@@ -35,6 +37,9 @@ public enum SSHError: Error, CustomStringConvertible, Sendable {
             return "HOST KEY FOR \(host) HAS CHANGED: the server offered \(keyType) \(fingerprint), which does not match \(knownHosts). "
                 + "This may be a man-in-the-middle attack, or the host was reinstalled. Refusing to connect; "
                 + "if the change is expected, remove the old entry (ssh-keygen -R \(host) -f \(knownHosts))"
+        case let .revokedHostKey(host, keyType, fingerprint, knownHosts):
+            return "HOST KEY FOR \(host) IS REVOKED: the server offered \(keyType) \(fingerprint), which \(knownHosts) marks @revoked. "
+                + "Refusing to connect"
         case let .knownHostsFile(path, reason):
             return "known_hosts \(path): \(reason)"
         case let .authentication(user, host, reason):

@@ -35,10 +35,16 @@ public struct SSHTarget: Sendable {
     public var credentials: SSHCredentials
     public var knownHosts: String
     public var hostKeyCheck: HostKeyCheck
+    /// One deadline, from the connection's turn (see `pacer`), for TCP connect, handshake and auth.
     public var connectTimeout: Double
+    /// Where known_hosts files are parsed: once per process by default.
+    public var knownHostsStore: KnownHostsStore
+    /// Bounds connections being set up at once; nil: no bound.
+    public var pacer: ConnectPacer?
 
     public init(host: String, port: Int = 22, user: String, credentials: SSHCredentials,
-                knownHosts: String, hostKeyCheck: HostKeyCheck = .strict, connectTimeout: Double = 10) {
+                knownHosts: String, hostKeyCheck: HostKeyCheck = .strict, connectTimeout: Double = 10,
+                knownHostsStore: KnownHostsStore = .shared, pacer: ConnectPacer? = .shared) {
         self.host = host
         self.port = port
         self.user = user
@@ -46,6 +52,8 @@ public struct SSHTarget: Sendable {
         self.knownHosts = knownHosts
         self.hostKeyCheck = hostKeyCheck
         self.connectTimeout = connectTimeout
+        self.knownHostsStore = knownHostsStore
+        self.pacer = pacer
     }
 }
 
@@ -63,15 +71,36 @@ public final class SSHSession: @unchecked Sendable {
     let socket: Int32
     private var closed = false
 
-    /// Connects, verifies the host key and authenticates. Throws `SSHError`.
+    /// Connects, verifies the host key and authenticates, all before one deadline that starts
+    /// when the pacer gives the connection its turn. A TCP connect whose SYN went unanswered, or
+    /// that failed with "no route to host", is tried once more with a fresh deadline. Throws `SSHError`.
     public static func connect(_ target: SSHTarget) throws -> SSHSession {
         LibSSH2.ensureInitialised()
-        let fd = try TCPSocket.connect(host: target.host, port: target.port, timeout: target.connectTimeout)
+        guard let pacer = target.pacer else { return try setUp(target) }
+        return try pacer.paced { try setUp(target) }
+    }
+
+    private static func setUp(_ target: SSHTarget) throws -> SSHSession {
+        var deadline = Date().addingTimeInterval(target.connectTimeout)
+        let fd: Int32
+        do {
+            fd = try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
+        } catch let first where first.retryable {
+            deadline = Date().addingTimeInterval(target.connectTimeout)
+            do {
+                fd = try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
+            } catch {
+                throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: first))
+            }
+        } catch {
+            throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: nil))
+        }
         guard let raw = libssh2_session_init_ex(nil, nil, nil, nil) else {
             Glibc.close(fd)
             throw SSHError.handshake(host: target.host, reason: "libssh2 could not allocate a session")
         }
         let s = SSHSession(target: target, session: raw, socket: fd)
+        s.connectDeadline = deadline
         do {
             try s.handshake()
             try s.verifyHostKey()
@@ -81,6 +110,12 @@ public final class SSHSession: @unchecked Sendable {
             throw error
         }
         return s
+    }
+
+    private static func describe(_ f: TCPSocket.Failure, _ target: SSHTarget, retried first: TCPSocket.Failure?) -> String {
+        var text = f.reason == "timed out" ? "timed out after \(formatSeconds(target.connectTimeout))" : f.reason
+        if first != nil { text += " (tried twice)" }
+        return text
     }
 
     private init(target: SSHTarget, session: OpaquePointer, socket: Int32) {
@@ -151,7 +186,10 @@ public final class SSHSession: @unchecked Sendable {
         }
     }
 
-    private var connectDeadline: Date { Date().addingTimeInterval(target.connectTimeout) }
+    /// Set once TCP is connected: handshake and authentication share what is left of it.
+    private var connectDeadline = Date.distantFuture
+
+    private var timedOut: String { "connect_timeout (\(formatSeconds(target.connectTimeout))) passed" }
 
     // MARK: - Handshake and host key
 
@@ -162,7 +200,7 @@ public final class SSHSession: @unchecked Sendable {
         // Ask for a host key type that known_hosts holds for this host: libssh2 1.10 would
         // otherwise negotiate ECDSA before ed25519 and a recorded ed25519 key would look absent.
         let supported = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"]
-        let known = KnownHosts.keyTypes(in: target.knownHosts, host: target.host, port: target.port)
+        let known = try target.knownHostsStore.keyTypes(path: target.knownHosts, host: target.host, port: target.port)
             .filter { supported.contains($0) }
         let order = known + supported.filter { !known.contains($0) }
         _ = libssh2_session_method_pref(session, LibSSH2.methodHostKey, order.joined(separator: ","))
@@ -170,7 +208,7 @@ public final class SSHSession: @unchecked Sendable {
         let deadline = connectDeadline
         let rc = try retry(until: deadline) { libssh2_session_handshake(session, socket) }
         if rc == LibSSH2.eagain {
-            throw SSHError.handshake(host: target.host, reason: "timed out after \(formatSeconds(target.connectTimeout))")
+            throw SSHError.handshake(host: target.host, reason: timedOut)
         }
         if rc != 0 { throw SSHError.handshake(host: target.host, reason: lastError) }
     }
@@ -185,38 +223,22 @@ public final class SSHSession: @unchecked Sendable {
         hostKeyType = LibSSH2.keyTypeName(hostKeyType: type)
         hostKeyFingerprint = KnownHosts.fingerprint(keyBlob: blob)
 
-        guard let kh = libssh2_knownhost_init(session) else {
-            throw SSHError.knownHostsFile(path: target.knownHosts, reason: "libssh2 could not allocate a known-hosts store")
-        }
-        defer { libssh2_knownhost_free(kh) }
-        if FileManager.default.fileExists(atPath: target.knownHosts) {
-            let n = libssh2_knownhost_readfile(kh, target.knownHosts, LibSSH2.knownHostFileOpenSSH)
-            if n < 0 {
-                throw SSHError.knownHostsFile(path: target.knownHosts, reason: "cannot be parsed (\(lastError))")
-            }
-        }
-        let typemask = LibSSH2.knownHostTypePlain | LibSSH2.knownHostKeyEncRaw | LibSSH2.knownHostKeyBits(hostKeyType: type)
-        var entry: UnsafeMutablePointer<libssh2_knownhost>?
-        let check = keyPtr.withMemoryRebound(to: CChar.self, capacity: len) { key in
-            libssh2_knownhost_checkp(kh, target.host, Int32(target.port), key, len, typemask, &entry)
-        }
-        switch check {
-        case LibSSH2.checkMatch:
+        let verdict = try target.knownHostsStore.check(path: target.knownHosts, host: target.host, port: target.port,
+                                                       keyType: hostKeyType, key: blob,
+                                                       acceptNew: target.hostKeyCheck == .acceptNew)
+        let name = KnownHosts.entryName(host: target.host, port: target.port)
+        switch verdict {
+        case .known:
             return
-        case LibSSH2.checkMismatch:
-            throw SSHError.changedHostKey(host: KnownHosts.entryName(host: target.host, port: target.port),
-                                          keyType: hostKeyType, fingerprint: hostKeyFingerprint, knownHosts: target.knownHosts)
-        case LibSSH2.checkNotFound:
-            switch target.hostKeyCheck {
-            case .strict:
-                throw SSHError.unknownHostKey(host: KnownHosts.entryName(host: target.host, port: target.port),
-                                              keyType: hostKeyType, fingerprint: hostKeyFingerprint, knownHosts: target.knownHosts)
-            case .acceptNew:
-                try KnownHosts.append(path: target.knownHosts, host: target.host, port: target.port,
-                                      keyType: hostKeyType, keyBlob: blob)
-            }
-        default:
-            throw SSHError.knownHostsFile(path: target.knownHosts, reason: "host key check failed (\(lastError))")
+        case .revoked:
+            throw SSHError.revokedHostKey(host: name, keyType: hostKeyType, fingerprint: hostKeyFingerprint,
+                                          knownHosts: target.knownHosts)
+        case .changed:
+            throw SSHError.changedHostKey(host: name, keyType: hostKeyType, fingerprint: hostKeyFingerprint,
+                                          knownHosts: target.knownHosts)
+        case .unknown:
+            throw SSHError.unknownHostKey(host: name, keyType: hostKeyType, fingerprint: hostKeyFingerprint,
+                                          knownHosts: target.knownHosts)
         }
     }
 
@@ -233,7 +255,7 @@ public final class SSHSession: @unchecked Sendable {
             if try authenticate(keyFile: path, passphrase: creds.passphrase, attempts: &attempts) { return }
         }
         if creds.useAgent, let sock = ProcessInfo.processInfo.environment["SSH_AUTH_SOCK"], !sock.isEmpty {
-            if try authenticateWithAgent(attempts: &attempts) { return }
+            if try authenticateWithAgent(socketPath: sock, attempts: &attempts) { return }
         }
         if creds.identityFile == nil {
             for name in ["id_ed25519", "id_ecdsa"] {
@@ -259,7 +281,7 @@ public final class SSHSession: @unchecked Sendable {
         case 0:
             return true
         case LibSSH2.eagain:
-            throw SSHError.authentication(user: user, host: target.host, reason: "timed out")
+            throw SSHError.handshake(host: target.host, reason: "authentication not done when \(timedOut)")
         case -16: // LIBSSH2_ERROR_FILE
             let why = passphrase == nil
                 ? "cannot read key \(path): it may need a passphrase (set FLEET_SSH_PASSPHRASE or use ssh-agent)"
@@ -274,29 +296,42 @@ public final class SSHSession: @unchecked Sendable {
         }
     }
 
-    private func authenticateWithAgent(attempts: inout [String]) throws -> Bool {
-        guard let agent = libssh2_agent_init(session) else { return false }
-        defer { libssh2_agent_free(agent) }
-        guard libssh2_agent_connect(agent) == 0 else {
-            attempts.append("ssh-agent at SSH_AUTH_SOCK did not answer")
-            return false
-        }
-        defer { libssh2_agent_disconnect(agent) }
-        guard libssh2_agent_list_identities(agent) == 0 else {
-            attempts.append("ssh-agent could not list its keys")
-            return false
-        }
-        var prev: UnsafeMutablePointer<libssh2_agent_publickey>?
-        var identity: UnsafeMutablePointer<libssh2_agent_publickey>?
-        var tried = 0, skippedRSA = 0
+    /// Agent auth through fleet's own agent client, so every agent read and write ends by the
+    /// connect deadline (libssh2's agent code blocks on the agent without one).
+    private func authenticateWithAgent(socketPath: String, attempts: inout [String]) throws -> Bool {
         let deadline = connectDeadline
-        while libssh2_agent_get_identity(agent, &identity, prev) == 0, let id = identity {
-            prev = id
-            let blob = Data(bytes: id.pointee.blob, count: Int(id.pointee.blob_len))
+        let agent: AgentClient
+        let keys: [Data]
+        do {
+            agent = try AgentClient.connect(path: socketPath, deadline: deadline)
+            keys = try agent.identities()
+        } catch {
+            attempts.append("ssh-agent at SSH_AUTH_SOCK: \(error.reason)")
+            return false
+        }
+        var tried = 0, skippedRSA = 0
+        let user = target.user
+        for blob in keys {
             if KeyFile.blobType(blob) == "ssh-rsa" { skippedRSA += 1; continue }
             tried += 1
-            let rc = try retry(until: deadline) { libssh2_agent_userauth(agent, target.user, id) }
+            let signing = AgentSigning(agent: agent, blob: blob)
+            var abstract: UnsafeMutableRawPointer? = Unmanaged.passUnretained(signing).toOpaque()
+            let rc = try withExtendedLifetime(signing) {
+                try retry(until: deadline) {
+                    blob.withUnsafeBytes { key in
+                        libssh2_userauth_publickey(session, user, key.bindMemory(to: UInt8.self).baseAddress, key.count,
+                                                   AgentSigning.callback, &abstract)
+                    }
+                }
+            }
             if rc == 0 { return true }
+            if rc == LibSSH2.eagain {
+                throw SSHError.handshake(host: target.host, reason: "authentication not done when \(timedOut)")
+            }
+            if let why = signing.failure {
+                attempts.append("ssh-agent: \(why)")
+                return false
+            }
         }
         var why = "ssh-agent: the server accepted none of its \(tried) key(s)"
         if skippedRSA > 0 { why += "; \(skippedRSA) RSA key(s) skipped (\(KeyFile.rsaAdvice))" }

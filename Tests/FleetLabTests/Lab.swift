@@ -40,11 +40,16 @@ final class Lab: @unchecked Sendable {
         }
     }
 
-    static func up(_ n: Int, servers: Int = 1, name: String, net: String) throws -> Lab {
+    /// `hostKeys`: the host key types to make (scripts/lab's FLEET_LAB_HOST_KEYS; nil: its default).
+    static func up(_ n: Int, servers: Int = 1, name: String, net: String, hostKeys: String? = nil) throws -> Lab {
         try requireLab()
         let dir = "/run/fleet-test-\(name)"
         _ = run([script, "down", "--name", name, "--net", net, "--dir", dir])
-        let r = run([script, "up", String(n), "--servers", String(servers), "--name", name, "--net", net, "--dir", dir])
+        var env = ["/usr/bin/env"]
+        if let hostKeys { env.append("FLEET_LAB_HOST_KEYS=\(hostKeys)") }
+        // A big lab's sshds take a while to answer on a busy machine.
+        if n > 100 { env.append("FLEET_LAB_UP_TIMEOUT=\(30 + n / 5)") }
+        let r = run(env + [script, "up", String(n), "--servers", String(servers), "--name", name, "--net", net, "--dir", dir])
         guard r.status == 0 else { throw LabError("scripts/lab up failed: \(r.output)") }
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/lab.json"))
         return Lab(info: try JSONDecoder().decode(Info.self, from: data), net: net)
@@ -129,6 +134,8 @@ class LabTestCase: XCTestCase {
     class var labSpec: (hosts: Int, name: String, net: String) { (1, "labtest", "70") }
     /// How many of the hosts (the first ones) the lab's inventory makes servers.
     class var labServers: Int { 1 }
+    /// The host key types the lab's hosts get (nil: scripts/lab's default, ed25519 and ECDSA).
+    class var labHostKeys: String? { nil }
 
     nonisolated(unsafe) private static var labs: [String: Lab] = [:]
     nonisolated(unsafe) private static var locks: [String: Int32] = [:]
@@ -143,7 +150,8 @@ class LabTestCase: XCTestCase {
             while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
             locks[spec.name] = fd
         }
-        labs[spec.name] = try? Lab.up(spec.hosts, servers: labServers, name: spec.name, net: spec.net)
+        labs[spec.name] = try? Lab.up(spec.hosts, servers: labServers, name: spec.name, net: spec.net,
+                                      hostKeys: labHostKeys)
     }
 
     override class func tearDown() {

@@ -42,6 +42,11 @@ cmd_rekey() {
     local i
     i=$(host_index "${POS[0]}")
     supervisor_pid "$i" >/dev/null || die "host $NAME-$i is not running (no supervisor)"
+    local f types=''
+    for f in "$DIR/hosts/$i"/ssh_host_*_key; do
+        f=${f##*/ssh_host_}; types+=" ${f%_key}"
+    done
+    HOST_KEY_TYPES=$types
     gen_host_keys "$i"
     restart_sshd "$i"
 }

@@ -9,8 +9,7 @@ write_host_files() {   # index
 # sshd for lab host $NAME-$i
 ListenAddress $addr
 Port 22
-HostKey $hd/ssh_host_ed25519_key
-HostKey $hd/ssh_host_ecdsa_key
+$(for t in $HOST_KEY_TYPES; do echo "HostKey $hd/ssh_host_${t}_key"; done)
 PidFile $hd/sshd.pid
 LogLevel INFO
 UsePAM no
@@ -33,7 +32,7 @@ EOF
 
 gen_host_keys() {   # index
     local hd=$DIR/hosts/$1 t
-    for t in ed25519 ecdsa; do
+    for t in $HOST_KEY_TYPES; do
         rm -f "$hd/ssh_host_${t}_key" "$hd/ssh_host_${t}_key.pub"
         ssh-keygen -q -N '' -t "$t" -C "$NAME-$1" -f "$hd/ssh_host_${t}_key"
     done

@@ -117,8 +117,9 @@ make_host_files() {
     done
     wait
     for ((i = 1; i <= COUNT; i++)); do
-        [[ -s $DIR/hosts/$i/ssh_host_ed25519_key.pub && -s $DIR/hosts/$i/ssh_host_ecdsa_key.pub ]] ||
-            die "host key generation failed for host $i"
+        for t in $HOST_KEY_TYPES; do
+            [[ -s $DIR/hosts/$i/ssh_host_${t}_key.pub ]] || die "host key generation failed for host $i"
+        done
     done
 }
 
@@ -198,7 +199,7 @@ write_known_hosts() {
     local i t k_type k_b64
     {
         for ((i = 1; i <= COUNT; i++)); do
-            for t in ed25519 ecdsa; do
+            for t in $HOST_KEY_TYPES; do
                 read -r k_type k_b64 _ <"$DIR/hosts/$i/ssh_host_${t}_key.pub"
                 echo "$HOSTBASE$i $k_type $k_b64"
             done
@@ -232,14 +233,15 @@ write_lab_json() {
 }
 
 write_inventory() {
-    local i
+    local i cidr_len=56   # a /56 holds 256 nodes' /64s; bigger labs get a /52
+    ((COUNT <= 256)) || cidr_len=52
     mkdir -p "$(dirname "$INVENTORY")"
     {
         echo "$HEADER: a lab of $COUNT hosts in network namespaces."
         cat <<EOF
 [cluster]
 name = "$NAME"
-cluster_cidr = "fd42:f1e0:$NET::/56"
+cluster_cidr = "fd42:f1e0:$NET::/$cidr_len"
 service_cidr = "fd42:f1e1:$NET::/112"
 flannel_ipv6_masq = true
 disable = ["traefik"]
