@@ -59,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "FleetTestSupport",
-            dependencies: ["FleetCore"],
+            dependencies: ["FleetCore", "FleetSteps"],
             path: "Tests/FleetTestSupport"
         ),
         .testTarget(

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A value that must never be shown: the K3s node token, for instance.
+/// A value that must never be shown: a join secret one host produces for others, for instance.
 ///
 /// Its `description` is a mask, it is not `Codable`, and it reaches a host only through stdin or a
 /// 0600 file. Everything fleet prints or stores passes through a `Redactor` that knows its value.
@@ -31,7 +31,7 @@ public final class Redactor: @unchecked Sendable {
         guard v.count >= 4 else { return }
         lock.lock(); defer { lock.unlock() }
         values[v] = "<redacted:\(secret.name)>"
-        // A K3s token `K10<hash>::server:<password>`: its password alone is secret too.
+        // A credential shaped `<id>::<user>:<password>`: its password alone is secret too.
         if let range = v.range(of: "::"), let colon = v[range.upperBound...].firstIndex(of: ":") {
             let password = String(v[v.index(after: colon)...])
             if password.count >= 8 { values[password] = "<redacted:\(secret.name)>" }

@@ -11,10 +11,14 @@ public enum K3sActions {
         registry.register("longhorn_prereqs") { try LonghornPrereqsAction($0) }
     }
 
-    /// The built-in actions plus the K3s steps.
+    /// The built-in actions plus the K3s steps, and the K3s template variables.
     public static var registry: ActionRegistry {
         var r = ActionRegistry.builtIn
         register(in: &r)
+        r.variables = K3sTemplateVariables.names
         return r
     }
+
+    /// Every template variable a K3s playbook may name.
+    public static var templateVariables: [String] { K3sTemplateVariables.names }
 }

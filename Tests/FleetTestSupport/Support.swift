@@ -1,4 +1,5 @@
 import FleetCore
+import FleetSteps
 import Foundation
 
 /// Inventories and playbooks for tests, built from values.
@@ -54,9 +55,16 @@ public enum Fixtures {
         return try decoder.decode(RunState.self, from: JSONSerialization.data(withJSONObject: json))
     }
 
+    /// The built-in actions, with the K3s template variables (`cluster.name`, `server_url`, …).
+    public static var builtIn: ActionRegistry {
+        var registry = ActionRegistry.builtIn
+        registry.variables = K3sActions.templateVariables
+        return registry
+    }
+
     /// Parses a playbook with the built-in actions.
     public static func playbook(_ toml: String, path: String = "/nonexistent/fleet-tests/playbooks/test.toml",
-                                registry: ActionRegistry = .builtIn) throws -> Playbook {
+                                registry: ActionRegistry = Fixtures.builtIn) throws -> Playbook {
         try Playbook.parse(toml: toml, path: path, registry: registry)
     }
 }

@@ -8,7 +8,7 @@ public protocol Action: Sendable {
     /// What ``inputs(host:inventory:)`` returns: a value of exactly the settings the step reads.
     associatedtype Inputs: Encodable
 
-    /// Values this step produces for other hosts' steps (`needs`), e.g. `token`.
+    /// Values this step produces for other hosts' steps (`needs`), e.g. a join secret.
     var produces: [String] { get }
     /// Exactly the settings this step reads for one host (rendered templates, inventory values, the
     /// hashes of local files it sends), as a value. Its JSON is the step's digest in the state file,
@@ -67,6 +67,8 @@ public typealias ActionFactory = @Sendable (StepParams) throws -> any Action
 /// The actions a playbook may name.
 public struct ActionRegistry: Sendable {
     public private(set) var factories: [String: ActionFactory] = [:]
+    /// The template variables steps may name: the engine's, plus a module's (``InventorySchema/variables``).
+    public var variables: [String] = Template.engineVariables
 
     public init() {}
 

@@ -4,8 +4,8 @@ import Foundation
 /// is then `ok` and `command` does not run.
 ///
 ///     action = "shell"
-///     command = "mkdir -p /etc/rancher/k3s"
-///     check = "test -d /etc/rancher/k3s"
+///     command = "mkdir -p /etc/myapp"
+///     check = "test -d /etc/myapp"
 public struct ShellAction: Action {
     public var command: Template
     public var check: Template?
@@ -48,7 +48,7 @@ public struct ShellAction: Action {
 /// `wait_for`: retries a command until it succeeds or `timeout` seconds pass.
 ///
 ///     action = "wait_for"
-///     command = "test -e /var/lib/rancher/k3s/server/node-token"
+///     command = "test -e /var/lib/myapp/ready"
 ///     timeout = 120
 ///     interval = 2
 public struct WaitForAction: Action {

@@ -3,12 +3,12 @@ import Foundation
 
 /// `upload`: puts a file on the host with a mode. The content comes from a local file (`src`,
 /// relative to the playbook), from `content` (a template), or from a value another step produced
-/// (`secret`, e.g. the token — it travels over stdin, never on a command line). Nothing is written
+/// (`secret`, e.g. a join secret — it travels over stdin, never on a command line). Nothing is written
 /// when the remote file already has that content and mode.
 ///
 ///     action = "upload"
-///     secret = "token"
-///     dest = "/etc/rancher/k3s/token"
+///     secret = "join"
+///     dest = "/etc/myapp/join-secret"
 ///     mode = "0600"
 public struct UploadAction: Action {
     public enum Source: Sendable {
@@ -119,8 +119,8 @@ public struct UploadAction: Action {
 /// The value is masked in every output and never stored: a rerun reads it again.
 ///
 ///     action = "fetch_secret"
-///     path = "/var/lib/rancher/k3s/server/node-token"
-///     secret = "token"
+///     path = "/var/lib/myapp/join-secret"
+///     secret = "join"
 public struct FetchSecretAction: Action {
     public var path: Template
     public var name: String
@@ -130,7 +130,7 @@ public struct FetchSecretAction: Action {
         try RemotePath.checkAtLoad(path, file: false, p, "path")
         name = try p.requiredString("secret")
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
-            throw p.error("secret", "must be a simple name like \"token\"")
+            throw p.error("secret", "must be a simple name like \"join\"")
         }
     }
 

@@ -120,7 +120,7 @@ public struct IPv6Address: Hashable, Sendable, CustomStringConvertible, Comparab
 
 extension InventorySyntax {
     /// Checks an IPv4 dotted-quad literal with `inet_pton(AF_INET)`.
-    static func isIPv4Literal(_ text: String) -> Bool {
+    public static func isIPv4Literal(_ text: String) -> Bool {
         guard !text.isEmpty, text.count <= 15, !text.contains("\0") else { return false }
         var storage = in_addr()
         return text.withCString { inet_pton(AF_INET, $0, &storage) } == 1

@@ -7,16 +7,18 @@ extension Inventory {
     /// before anything is written; the write is atomic (a temporary file in the same directory, fsync, rename), and
     /// the original text, comments and layout are kept byte for byte.
     ///
+    /// `extraKeys`: a module's host keys, written as TOML strings after the engine's.
+    ///
     /// - Returns: the inventory the file now holds, and `added` false when a host with this name and the same
     ///   address already existed (nothing was written).
     /// - Throws: ``InventoryError`` or ``InventoryErrors``; also when the name exists with another address.
     @discardableResult
     public static func appendHost(
         toFile path: String, name: String, address: String, role: HostRole, user: String?, port: Int?,
-        identity: String?, nodeIP: String?
+        identity: String?, extraKeys: [(key: String, value: String)] = [], schema: InventorySchema
     ) throws -> (inventory: Inventory, added: Bool) {
         let original = try readText(path: path)
-        let existing = try parse(toml: original, path: path)
+        let existing = try parse(toml: original, path: path, schema: schema)
 
         if let present = existing.host(named: name) {
             if sameAddress(present.address, address) { return (existing, false) }
@@ -33,14 +35,14 @@ extension Inventory {
         if let user { block += "user = \(InventorySyntax.tomlQuoted(user))\n" }
         if let port { block += "port = \(port)\n" }
         if let identity { block += "identity = \(InventorySyntax.tomlQuoted(identity))\n" }
-        if let nodeIP { block += "node_ip = \(InventorySyntax.tomlQuoted(nodeIP))\n" }
+        for (key, value) in extraKeys { block += "\(key) = \(InventorySyntax.tomlQuoted(value))\n" }
 
         var separator = ""
         if !original.isEmpty {
             separator = original.hasSuffix("\n") ? "\n" : "\n\n"
         }
         let updated = original + separator + block
-        let appended = try parse(toml: updated, path: path)
+        let appended = try parse(toml: updated, path: path, schema: schema)
 
         do {
             try AtomicFile.write(Data(updated.utf8), to: InventoryPaths.absolutePath(path))

@@ -1,28 +1,47 @@
 import Foundation
 import TOMLKit
 
-/// One `[[hosts]]` entry as far as it could be read.
-struct HostDraft {
-    let index: Int
-    let context: InventoryTableContext
-    var name: String?
-    var address: String?
-    var addressKind: InventorySyntax.AddressKind?
-    var role: HostRole?
-    var roleUsable = true
-    var nodeIP: IPv6Address?
-    var raInterface: String?
-    var ssh: SSHSettings?
-    var valid = true
+/// One `[[hosts]]` entry as far as it could be read: what the engine's keys yielded, and in `values` what the
+/// modules' host keys did. Checks across hosts (``InventoryCheck``) see every entry, valid or not.
+public struct HostEntry {
+    /// The 0-based position in `[[hosts]]`.
+    public let index: Int
+    public let table: InventoryTable
+    public var name: String?
+    public var address: String?
+    public var addressKind: InventoryAddressKind?
+    public var role: HostRole?
+    /// False when `role` is missing or wrong: checks that count roles stay quiet then.
+    public var roleUsable = true
+    /// The effective SSH settings, when every connection key was valid.
+    public var ssh: SSHSettings?
+    /// What the modules' host keys yielded.
+    public var values = SectionValues()
+    /// No error was recorded for this entry.
+    public var valid = true
+
+    init(index: Int, table: InventoryTable) {
+        self.index = index
+        self.table = table
+    }
 
     var host: Host? {
-        guard valid, let name, let address, let role, let nodeIP, let ssh else { return nil }
-        return Host(name: name, address: address, role: role, nodeIP: nodeIP, raInterface: raInterface, ssh: ssh)
+        guard valid, let name, let address, let role, let ssh else { return nil }
+        return Host(name: name, address: address, role: role, ssh: ssh, values: values)
+    }
+
+    /// `hosts[2] "node-3"`, or `hosts[2]` without a usable name: how messages name another entry.
+    public var label: String {
+        if let name { return "hosts[\(index)] \"\(name)\"" }
+        return "hosts[\(index)]"
     }
 }
 
-extension InventoryLoader {
-    mutating func readHosts(_ root: TOMLTable, defaults: SSHSettings?) -> [HostDraft] {
+extension InventoryReader {
+    /// Every key a `[[hosts]]` entry may have: the engine's, then the modules'.
+    var hostKeys: [String] { InventoryKeys.host + schema.hostKeys.flatMap(\.keys) }
+
+    mutating func readHosts(_ root: TOMLTable, defaults: SSHSettings?) -> [HostEntry] {
         guard let value = root["hosts"] else {
             fail(nil, "hosts", "at least one [[hosts]] entry is required")
             return []
@@ -31,7 +50,7 @@ extension InventoryLoader {
             if value.table != nil {
                 fail(nil, "hosts", "must be a list of hosts: write each one as a [[hosts]] table (double brackets)")
             } else {
-                fail(nil, "hosts", "expected a list of [[hosts]] tables, found \(InventoryLoader.describe(value))")
+                fail(nil, "hosts", "expected a list of [[hosts]] tables, found \(InventoryReader.describe(value))")
             }
             return []
         }
@@ -39,25 +58,41 @@ extension InventoryLoader {
             fail(nil, "hosts", "at least one [[hosts]] entry is required")
             return []
         }
-        var drafts: [HostDraft] = []
+        var entries: [HostEntry] = []
         for (index, element) in array.enumerated() {
             guard let table = element.table else {
-                let context = InventoryTableContext(table: TOMLTable(), path: "hosts[\(index)]", keyPrefix: "", label: "[[hosts]]", hostIndex: index)
-                fail(context, nil, "expected a table with name, address and role, found \(InventoryLoader.describe(element))")
+                let context = InventoryTable(table: TOMLTable(), path: "hosts[\(index)]", keyPrefix: "", label: "[[hosts]]", hostIndex: index)
+                fail(context, nil, "expected a table with name, address and role, found \(InventoryReader.describe(element))")
                 continue
             }
-            drafts.append(readHost(table, index: index, defaults: defaults ?? SSHSettings()))
+            entries.append(readHost(table, index: index, defaults: defaults ?? SSHSettings()))
         }
-        return drafts
+        return entries
     }
 
-    mutating func readHost(_ table: TOMLTable, index: Int, defaults: SSHSettings) -> HostDraft {
-        var context = InventoryTableContext(table: table, path: "hosts[\(index)]", keyPrefix: "", label: "[[hosts]]", hostIndex: index)
+    mutating func readHost(_ table: TOMLTable, index: Int, defaults: SSHSettings) -> HostEntry {
+        var context = InventoryTable(table: table, path: "hosts[\(index)]", keyPrefix: "", label: "[[hosts]]", hostIndex: index)
         if let rawName = table["name"]?.string, !rawName.isEmpty { context.hostName = rawName }
-        var draft = HostDraft(index: index, context: context)
+        var entry = HostEntry(index: index, table: context)
         let errorCount = errors.count
-        checkKeys(context, allowed: InventoryKeys.host)
+        checkKeys(context, allowed: hostKeys)
+        readHostName(context, into: &entry)
+        switch string(context, "address") {
+        case .missing:
+            fail(context, "address", "is required: the IPv6 address (or IPv4 address or DNS name) SSH connects to")
+        case .invalid: break
+        case .present(let raw):
+            readAddress(raw, context: context, into: &entry)
+        }
+        readRole(context, into: &entry)
+        var settings = defaults
+        if applyConnectionKeys(context, to: &settings) { entry.ssh = settings }
+        for keys in schema.hostKeys { keys.read(&self, &entry) }
+        entry.valid = errors.count == errorCount
+        return entry
+    }
 
+    mutating func readHostName(_ context: InventoryTable, into entry: inout HostEntry) {
         switch string(context, "name") {
         case .missing:
             fail(context, "name", "is required: the host's Kubernetes node name, e.g. name = \"node-1\"")
@@ -66,92 +101,24 @@ extension InventoryLoader {
             if let problem = InventorySyntax.nodeNameProblem(name) {
                 fail(context, "name", "\(InventorySyntax.tomlQuoted(name)) \(problem)")
             } else {
-                draft.name = name
+                entry.name = name
             }
         }
+    }
 
-        switch string(context, "address") {
-        case .missing:
-            fail(context, "address", "is required: the IPv6 address (or IPv4 address or DNS name) SSH connects to")
-        case .invalid: break
-        case .present(let raw):
-            readAddress(raw, context: context, into: &draft)
-        }
-
+    mutating func readRole(_ context: InventoryTable, into entry: inout HostEntry) {
         switch enumeration(context, "role", HostRole.self) {
         case .missing:
             fail(context, "role", "is required: role = \"server\" or role = \"agent\"")
-            draft.roleUsable = false
+            entry.roleUsable = false
         case .invalid:
-            draft.roleUsable = false
+            entry.roleUsable = false
         case .present(let role):
-            draft.role = role
+            entry.role = role
         }
-
-        var settings = defaults
-        if applyConnectionKeys(context, to: &settings) {
-            draft.ssh = settings
-            if settings.user != "root", settings.become == .none {
-                warn(context, "become", """
-                    user "\(settings.user)" is not root and become = "none": installing K3s needs root; set \
-                    become = "sudo" (passwordless) or connect as root
-                    """)
-            }
-        }
-
-        switch string(context, "node_ip") {
-        case .missing:
-            switch draft.addressKind {
-            case .ipv6(let address):
-                if let problem = nodeIPProblem(address) {
-                    fail(context, "node_ip", """
-                        is not set, so it defaults to address "\(address)", which \(problem); set node_ip to the \
-                        node's global or unique-local IPv6 address
-                        """)
-                } else {
-                    draft.nodeIP = address
-                }
-            case .ipv4, .dnsName:
-                let kind = draft.addressKind == .ipv4 ? "an IPv4 address" : "a DNS name"
-                fail(context, "node_ip", """
-                    is required when address is not an IPv6 literal (address "\(draft.address ?? "")" is \(kind)): \
-                    set the node's IPv6 address
-                    """)
-            case nil:
-                break
-            }
-        case .invalid: break
-        case .present(let text):
-            if let address = IPv6Address(text) {
-                if let problem = nodeIPProblem(address) {
-                    fail(context, "node_ip", "\(InventorySyntax.tomlQuoted(text)) \(problem); use the node's global or unique-local IPv6 address")
-                } else {
-                    draft.nodeIP = address
-                }
-            } else {
-                fail(context, "node_ip", "\(InventorySyntax.tomlQuoted(text)) is not an IPv6 address\(ipv4Hint(text)); node_ip must be the node's IPv6 address")
-            }
-        }
-        if let nodeIP = draft.nodeIP, nodeIP.isDocumentation {
-            warn(context, "node_ip", "\"\(nodeIP)\" is in 2001:db8::/32, a range reserved for documentation")
-        }
-
-        switch string(context, "ra_interface") {
-        case .missing: break
-        case .invalid: break
-        case .present(let interface):
-            if let problem = InventorySyntax.interfaceNameProblem(interface) {
-                fail(context, "ra_interface", "\(InventorySyntax.tomlQuoted(interface)) \(problem)")
-            } else {
-                draft.raInterface = interface
-            }
-        }
-
-        draft.valid = errors.count == errorCount
-        return draft
     }
 
-    mutating func readAddress(_ raw: String, context: InventoryTableContext, into draft: inout HostDraft) {
+    mutating func readAddress(_ raw: String, context: InventoryTable, into entry: inout HostEntry) {
         var text = raw
         if text.hasPrefix("[") {
             if text.hasSuffix("]") {
@@ -170,38 +137,27 @@ extension InventoryLoader {
         }
         switch InventorySyntax.classifyAddress(text) {
         case .success(let kind):
-            draft.address = text
-            draft.addressKind = kind
+            entry.address = text
+            entry.addressKind = kind
         case .failure(let problem):
             fail(context, "address", "\(InventorySyntax.tomlQuoted(raw)) \(problem.reason)")
         }
     }
 
-    /// Why `address` cannot be a node IP, or nil.
-    func nodeIPProblem(_ address: IPv6Address) -> String? {
-        if address.isUnspecified { return "is the unspecified address" }
-        if address.isLoopback { return "is the loopback address" }
-        if address.isLinkLocal { return "is link-local (fe80::/10), which other nodes cannot route to" }
-        if address.isMulticast { return "is a multicast address" }
-        if address.isIPv4Mapped { return "is an IPv4-mapped address; the node needs a real IPv6 address" }
-        return nil
-    }
-
     // MARK: - Checks across hosts
 
-    mutating func checkHosts(_ drafts: [HostDraft], cluster: ClusterDraft) {
-        var names: [String: HostDraft] = [:]
-        var endpoints: [String: HostDraft] = [:]
-        var nodeIPs: [IPv6Address: HostDraft] = [:]
-        for draft in drafts {
-            if let name = draft.name {
+    mutating func checkHosts(_ entries: [HostEntry]) {
+        var names: [String: HostEntry] = [:]
+        var endpoints: [String: HostEntry] = [:]
+        for entry in entries {
+            if let name = entry.name {
                 if let first = names[name] {
-                    fail(draft.context, "name", "\"\(name)\" is used twice: \(label(first)) has the same name; node names must be unique")
+                    fail(entry.table, "name", "\"\(name)\" is used twice: \(first.label) has the same name; node names must be unique")
                 } else {
-                    names[name] = draft
+                    names[name] = entry
                 }
             }
-            if let address = draft.address, let kind = draft.addressKind, let port = draft.ssh?.port {
+            if let address = entry.address, let kind = entry.addressKind, let port = entry.ssh?.port {
                 let canonical: String
                 switch kind {
                 case .ipv6(let parsed): canonical = parsed.description
@@ -210,66 +166,14 @@ extension InventoryLoader {
                 }
                 let endpoint = "\(canonical) port \(port)"
                 if let first = endpoints[endpoint] {
-                    fail(draft.context, "address", "\"\(address)\" (port \(port)) is also the address of \(label(first)); each host needs its own address")
+                    fail(entry.table, "address", "\"\(address)\" (port \(port)) is also the address of \(first.label); each host needs its own address")
                 } else {
-                    endpoints[endpoint] = draft
-                }
-            }
-            if let nodeIP = draft.nodeIP {
-                if let first = nodeIPs[nodeIP] {
-                    fail(draft.context, "node_ip", "\"\(nodeIP)\" is also the node IP of \(label(first)); node IPs must be unique")
-                } else {
-                    nodeIPs[nodeIP] = draft
-                }
-                if let pods = cluster.clusterCIDR, pods.contains(nodeIP) {
-                    fail(draft.context, "node_ip", "\"\(nodeIP)\" is inside cluster_cidr \"\(pods)\"; node addresses must be outside the pod range")
-                }
-                if let services = cluster.serviceCIDR, services.contains(nodeIP) {
-                    fail(draft.context, "node_ip", "\"\(nodeIP)\" is inside service_cidr \"\(services)\"; node addresses must be outside the service range")
+                    endpoints[endpoint] = entry
                 }
             }
         }
-
-        // Agents register through registration_address: it must be a server, or a name or floating address
-        // the API certificate carries (tls_san), or TLS fails.
-        if let config = cluster.config, let address = config.registrationAddress, drafts.allSatisfy(\.roleUsable) {
-            let context = InventoryTableContext(table: TOMLTable(), path: "cluster", keyPrefix: "cluster.", label: "[cluster]", hostIndex: nil)
-            let ip = IPv6Address(address)
-            let inSAN = config.tlsSAN.contains { $0 == address || (ip != nil && IPv6Address($0) == ip) }
-            let owner = ip.flatMap { ip in drafts.first { $0.nodeIP == ip } }
-            if let owner, owner.role == .agent {
-                fail(context, "registration_address", "\"\(address)\" is the node_ip of agent \(label(owner)); agents register with a server")
-            } else if owner == nil, !inSAN {
-                fail(context, "registration_address", """
-                    "\(address)" is neither a server's node_ip nor in tls_san; the API certificate would not name it: \
-                    add it to tls_san
-                    """)
-            }
+        if !entries.isEmpty, entries.allSatisfy(\.roleUsable), !entries.contains(where: { $0.role == .server }) {
+            fail(nil, "hosts", "no host has role = \"server\"; at least one server is required")
         }
-
-        if !drafts.isEmpty, drafts.allSatisfy(\.roleUsable) {
-            let servers = drafts.filter { $0.role == .server }.count
-            if servers == 0 {
-                fail(nil, "hosts", "no host has role = \"server\"; at least one server is required")
-            } else if servers % 2 == 0 {
-                warnings.append(InventoryWarning(key: "hosts", message: """
-                    \(servers) servers make an even number of etcd members, which tolerates no more failures than \
-                    \(servers - 1); an odd number is recommended
-                    """))
-            }
-        }
-
-        if let pods = cluster.clusterCIDR, let capacity = pods.subnetCount(prefixLength: 64), UInt64(drafts.count) > capacity {
-            let context = InventoryTableContext(table: TOMLTable(), path: "cluster", keyPrefix: "cluster.", label: "[cluster]", hostIndex: nil)
-            fail(context, "cluster_cidr", """
-                "\(pods)" has room for \(capacity) nodes (one /64 each) but the inventory lists \(drafts.count) hosts; \
-                use a shorter prefix
-                """)
-        }
-    }
-
-    func label(_ draft: HostDraft) -> String {
-        if let name = draft.name { return "hosts[\(draft.index)] \"\(name)\"" }
-        return "hosts[\(draft.index)]"
     }
 }

@@ -11,7 +11,7 @@ public struct InventoryError: Error, CustomStringConvertible, Sendable, Equatabl
     public var line: Int?
     /// 1-based column, when known.
     public var column: Int?
-    /// The offending key: `cluster.cluster_cidr` for a table key, `address` for a key of a `[[hosts]]` entry.
+    /// The offending key: `ssh.port` for a table key, `address` for a key of a `[[hosts]]` entry.
     public var key: String?
     /// The host's name when the problem is inside `[[hosts]]` and the entry has a usable name.
     public var host: String?

@@ -3,7 +3,7 @@ import Foundation
 /// Where each key and table header of a (valid) TOML document sits, so validation errors can name a line.
 ///
 /// TOMLKit reports positions for syntax errors only, so this scans the text once. Paths look like
-/// `cluster.cluster_cidr`, `hosts[2].address`, `hosts[2]` (the header of the third `[[hosts]]`). A path that is not
+/// `ssh.port`, `hosts[2].address`, `hosts[2]` (the header of the third `[[hosts]]`). A path that is not
 /// found falls back to its parent, so a key written inside an inline table points at that table's line.
 struct InventorySourceMap {
     struct Position: Equatable {

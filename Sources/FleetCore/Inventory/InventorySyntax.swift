@@ -1,13 +1,15 @@
 import Foundation
 
-/// Small, pure checks used by inventory validation.
-enum InventorySyntax {
-    /// What a `[[hosts]] address` turned out to be.
-    enum AddressKind: Equatable {
-        case ipv6(IPv6Address)
-        case ipv4
-        case dnsName
-    }
+/// What a `[[hosts]] address` turned out to be.
+public enum InventoryAddressKind: Equatable, Sendable {
+    case ipv6(IPv6Address)
+    case ipv4
+    case dnsName
+}
+
+/// Small, pure checks used by inventory validation (public: modules validate their keys with them).
+public enum InventorySyntax {
+    typealias AddressKind = InventoryAddressKind
 
     /// Classifies an address as written in the file (brackets already removed). Returns an explanation on failure.
     static func classifyAddress(_ text: String) -> Result<AddressKind, AddressProblem> {
@@ -45,7 +47,7 @@ enum InventorySyntax {
 
     /// A DNS name: labels of letters, digits and '-', not starting or ending with '-', 1...63 characters each,
     /// at most 253 in all, an optional trailing dot, and a last label that is not all digits.
-    static func isDNSName(_ text: String) -> Bool {
+    public static func isDNSName(_ text: String) -> Bool {
         var name = Substring(text)
         if name.hasSuffix(".") { name = name.dropLast() }
         guard !name.isEmpty, name.utf8.count <= 253 else { return false }
@@ -60,7 +62,7 @@ enum InventorySyntax {
     }
 
     /// Why `name` cannot be a Kubernetes node name (RFC 1123 subdomain), or nil when it can.
-    static func nodeNameProblem(_ name: String) -> String? {
+    public static func nodeNameProblem(_ name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
         if name.utf8.count > 253 { return "is longer than 253 characters" }
         let allowed = name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }
@@ -78,7 +80,7 @@ enum InventorySyntax {
     }
 
     /// Why `name` cannot be a Linux interface name, or nil.
-    static func interfaceNameProblem(_ name: String) -> String? {
+    public static func interfaceNameProblem(_ name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
         if name.utf8.count > 15 { return "is longer than 15 characters, the Linux limit for interface names" }
         if name == "." || name == ".." || name.contains("/") || name.contains(":")
@@ -89,31 +91,13 @@ enum InventorySyntax {
         return nil
     }
 
-    /// The parts of `vMAJOR.MINOR.PATCH+k3sN`, or nil when `text` has another shape.
-    static func k3sVersionParts(_ text: String) -> [Int]? {
-        guard text.hasPrefix("v") else { return nil }
-        let body = text.dropFirst()
-        let halves = body.split(separator: "+", omittingEmptySubsequences: false)
-        guard halves.count == 2, halves[1].hasPrefix("k3s") else { return nil }
-        let numbers = halves[0].split(separator: ".", omittingEmptySubsequences: false)
-        let revision = halves[1].dropFirst(3)
-        guard numbers.count == 3 else { return nil }
-        var parts: [Int] = []
-        for piece in numbers + [revision] {
-            guard !piece.isEmpty, piece.count <= 9, piece.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(piece)
-            else { return nil }
-            parts.append(value)
-        }
-        return parts
-    }
-
     /// The allowed key closest to `key`, when it is within edit distance 2.
-    static func suggestion(for key: String, among allowed: [String]) -> String? {
+    public static func suggestion(for key: String, among allowed: [String]) -> String? {
         closest(to: key, among: allowed)
     }
 
     /// `text` as a TOML basic string, quotes included.
-    static func tomlQuoted(_ text: String) -> String {
+    public static func tomlQuoted(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

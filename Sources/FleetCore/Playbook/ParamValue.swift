@@ -47,13 +47,17 @@ public final class StepParams: @unchecked Sendable {
     public let file: String
     public let step: String
     public let values: [String: ParamValue]
+    /// The template variables its templates may name.
+    public let variables: [String]
     private var read: Set<String> = []
 
     /// `alsoAllowed`: keys `finish()` accepts even when the action does not read them.
-    public init(file: String, step: String, values: [String: ParamValue], alsoAllowed: Set<String> = []) {
+    public init(file: String, step: String, values: [String: ParamValue], alsoAllowed: Set<String> = [],
+                variables: [String] = Template.engineVariables) {
         self.file = file
         self.step = step
         self.values = values
+        self.variables = variables
         self.read = alsoAllowed
     }
 
@@ -79,7 +83,7 @@ public final class StepParams: @unchecked Sendable {
 
     public func template(_ key: String) throws -> Template? {
         guard let s = try string(key) else { return nil }
-        do { return try Template(s) } catch let e as TemplateError { throw error(key, e.message) }
+        do { return try Template(s, known: variables) } catch let e as TemplateError { throw error(key, e.message) }
     }
 
     public func requiredTemplate(_ key: String) throws -> Template {

@@ -102,7 +102,7 @@ extension Playbook {
             // `timeout` is the step's, and also visible to the action (wait_for's "how long to keep trying").
             let params = StepParams(file: path, step: stepName,
                                     values: values.filter { !stepKeys.contains($0.key) || $0.key == "timeout" },
-                                    alsoAllowed: ["timeout"])
+                                    alsoAllowed: ["timeout"], variables: registry.variables)
             let action = try registry.make(actionName, params)
             for value in action.produces {
                 if let other = producers[value] {

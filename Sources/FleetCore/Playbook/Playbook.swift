@@ -25,12 +25,12 @@ public struct Step: Sendable {
     public var target: Target
     public var actionName: String
     public var action: any Action
-    /// Values produced by earlier steps on other hosts that this step waits for (e.g. `token`).
+    /// Values produced by earlier steps on other hosts that this step waits for (e.g. a join secret).
     public var needs: [String]
     /// Overrides `[ssh] command_timeout` for this step's commands.
     public var timeout: Double?
     /// At most this many hosts run the step at once, started in inventory order; the first failure
-    /// stops the hosts that have not started it (`serial = 1`: one at a time, e.g. etcd joins).
+    /// stops the hosts that have not started it (`serial = 1`: one at a time, e.g. members joining a quorum).
     /// `nil`: every host at once (within `forks`).
     public var serial: Int?
     /// Earlier steps that must have ended on every host before this step starts on any; if one of

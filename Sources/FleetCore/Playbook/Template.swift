@@ -15,19 +15,17 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
         case variable(String)
     }
 
-    /// Every variable a template may name.
-    public static let variables: [String] = [
-        "host.name", "host.address", "host.node_ip", "host.role", "host.user", "host.ra_interface",
-        "cluster.name", "cluster.cluster_cidr", "cluster.service_cidr", "cluster.cluster_dns",
-        "cluster.k3s_version", "cluster.flannel_ipv6_masq", "cluster.servers",
-        "first_server.name", "first_server.address", "first_server.node_ip",
-        "server_url", "registration_url", "inventory_dir",
+    /// The engine's variables; a module adds its own (``InventorySchema/variables``, ``ActionRegistry/variables``).
+    public static let engineVariables: [String] = [
+        "host.name", "host.address", "host.role", "host.user", "first_server.name", "first_server.address",
+        "inventory_dir",
     ]
 
     let parts: [Part]
     public let source: String
 
-    public init(_ source: String) throws {
+    /// `known`: the variables it may name (the registry's, with the modules').
+    public init(_ source: String, known: [String] = Template.engineVariables) throws {
         self.source = source
         var parts: [Part] = []
         var rest = Substring(source)
@@ -37,10 +35,10 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
                 throw TemplateError(message: "unclosed \"{{\" in \"\(source)\"")
             }
             let name = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            guard Template.variables.contains(name) else {
+            guard known.contains(name) else {
                 throw TemplateError(message: "unknown template variable \"\(name)\""
-                    + suggestion(for: name, among: Template.variables)
-                    + "; known: " + Template.variables.joined(separator: ", "))
+                    + suggestion(for: name, among: known)
+                    + "; known: " + known.joined(separator: ", "))
             }
             parts.append(.variable(name))
             rest = rest[close.upperBound...]
@@ -71,36 +69,23 @@ public struct TemplateVariables: Sendable {
 
     public subscript(name: String) -> String { values[name] ?? "" }
 
+    /// The engine's variables, then the ones the inventory's schema declares.
     public init(host: Host, inventory: Inventory) {
         // An inventory always has a first server (its initialiser refuses one without).
         let first = inventory.firstServer
         values = [
             "host.name": host.name,
             "host.address": host.address,
-            "host.node_ip": host.nodeIP.description,
             "host.role": host.role.rawValue,
             "host.user": host.ssh.user,
-            "host.ra_interface": host.raInterface ?? "",
-            "cluster.name": inventory.cluster.name,
-            "cluster.cluster_cidr": inventory.cluster.clusterCIDR.description,
-            "cluster.service_cidr": inventory.cluster.serviceCIDR.description,
-            "cluster.cluster_dns": inventory.cluster.effectiveClusterDNS.description,
-            "cluster.k3s_version": inventory.cluster.k3sVersion,
-            "cluster.flannel_ipv6_masq": inventory.cluster.flannelIPv6Masq ? "true" : "false",
-            "cluster.servers": String(inventory.servers.count),
             "inventory_dir": inventory.directory,
             "first_server.name": first.name,
             "first_server.address": first.address,
-            "first_server.node_ip": first.nodeIP.description,
-            "server_url": serverURL(first.nodeIP),
-            "registration_url": inventory.registrationURL,
         ]
+        for variable in inventory.schema.variables {
+            values[variable.name] = variable.value(host, inventory)
+        }
     }
 
     public init(values: [String: String]) { self.values = values }
-}
-
-/// `https://[addr]:6443`: an IPv6 literal in a URL must be bracketed.
-public func serverURL(_ ip: IPv6Address, port: Int = 6443) -> String {
-    "https://[\(ip)]:\(port)"
 }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import FleetCore
+import FleetSteps
 
 final class InventoryAppendHostTests: XCTestCase {
     private var directory: TemporaryDirectory?

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import FleetCore
+import FleetSteps
 
 final class InventoryParseTests: XCTestCase {
     func testFullInventoryWithEveryKey() throws {
@@ -249,7 +250,8 @@ final class InventoryParseTests: XCTestCase {
         // Every documented key appears in the example, uncommented (airgap_dir only as a comment).
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        let keys = Set(InventoryKeys.cluster + InventoryKeys.k3s + InventoryKeys.ssh + InventoryKeys.preflight + InventoryKeys.host)
+        let schema = K3sInventory.schema
+        let keys = Set(schema.sections.flatMap(\.keys) + schema.hostKeys.flatMap(\.keys) + InventoryKeys.ssh + InventoryKeys.host)
         for key in keys {
             let written = lines.contains { $0.hasPrefix("\(key) =") }
             let commented = lines.contains { $0.hasPrefix("# \(key) =") }

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import FleetCore
+import FleetSteps
 
 /// A valid inventory with one server; tests append to or replace its parts.
 enum InventoryFixture {

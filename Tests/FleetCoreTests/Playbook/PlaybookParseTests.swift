@@ -1,4 +1,5 @@
 import FleetCore
+import FleetSteps
 import FleetTestSupport
 import Foundation
 import XCTest
@@ -9,7 +10,7 @@ final class PlaybookParseTests: XCTestCase {
     /// Parses text that must fail; returns the error.
     func playbookError(_ toml: String, file: StaticString = #filePath, line: UInt = #line) -> PlaybookError? {
         do {
-            let book = try Playbook.parse(toml: toml, path: Self.path, registry: .builtIn)
+            let book = try Playbook.parse(toml: toml, path: Self.path, registry: Fixtures.builtIn)
             XCTFail("expected an error, but the playbook loaded with \(book.steps.count) step(s)", file: file, line: line)
         } catch let e as PlaybookError {
             return e
@@ -105,7 +106,7 @@ final class PlaybookParseTests: XCTestCase {
             timeout = 12.5
             """#)
 
-        let book = try Playbook.load(path: path, registry: .builtIn)
+        let book = try Playbook.load(path: path, registry: Fixtures.builtIn)
         XCTAssertEqual(book.name, "every-action")
         XCTAssertEqual(book.description, "one step per built-in action")
         XCTAssertEqual(book.path, path)

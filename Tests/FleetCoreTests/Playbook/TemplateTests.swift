@@ -1,9 +1,15 @@
 import FleetCore
+import FleetSteps
 import FleetTestSupport
 import Foundation
 import XCTest
 
 final class TemplateTests: XCTestCase {
+    /// A template checked against the K3s playbooks' variables.
+    func k3sTemplate(_ source: String) throws -> Template {
+        try Template(source, known: K3sActions.templateVariables)
+    }
+
     /// Runs `/bin/sh -c script` locally and returns its stdout bytes.
     func shellOutput(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> Data {
         let p = Process()
@@ -23,7 +29,7 @@ final class TemplateTests: XCTestCase {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let canary = dir.file("executed")
-        let template = try Template("printf %s {{ host.name }}")
+        let template = try k3sTemplate("printf %s {{ host.name }}")
         let values = [
             "plain-word",
             "it's",
@@ -58,14 +64,14 @@ final class TemplateTests: XCTestCase {
     }
 
     func testEveryVariableInACommandIsQuoted() throws {
-        let template = try Template("printf '%s|' {{ host.name }} {{host.address}} {{  cluster.name  }} x{{ host.role }}y")
+        let template = try k3sTemplate("printf '%s|' {{ host.name }} {{host.address}} {{  cluster.name  }} x{{ host.role }}y")
         let vars = TemplateVariables(values: ["host.name": "a b", "host.address": "$(id)", "cluster.name": "", "host.role": "it's"])
         let bytes = try shellOutput(template.render(vars, .shell))
         XCTAssertEqual(String(decoding: bytes, as: UTF8.self), "a b|$(id)||xit'sy|")
     }
 
     func testPlainRenderingDoesNotQuote() throws {
-        let template = try Template("name: {{ host.name }}, url: {{ server_url }}")
+        let template = try k3sTemplate("name: {{ host.name }}, url: {{ server_url }}")
         let vars = TemplateVariables(values: ["host.name": "it's a b", "server_url": "https://[fd00::1]:6443"])
         XCTAssertEqual(template.render(vars, .plain), "name: it's a b, url: https://[fd00::1]:6443")
         XCTAssertNotEqual(template.render(vars, .shell), template.render(vars, .plain))
@@ -81,26 +87,27 @@ final class TemplateTests: XCTestCase {
     }
 
     func testTextWithoutVariablesRendersUnchanged() throws {
-        let t = try Template("echo 'literal $x' \"{\" }}")
+        let t = try k3sTemplate("echo 'literal $x' \"{\" }}")
         XCTAssertEqual(t.render(TemplateVariables(values: [:]), .shell), "echo 'literal $x' \"{\" }}")
         XCTAssertEqual(t.description, t.source)
     }
 
     func testUnknownAndUnclosedVariables() {
-        XCTAssertThrowsError(try Template("x {{ host.nmae }}")) { error in
+        XCTAssertThrowsError(try Template("{{ cluster.name }}"), "the engine alone has no K3s variables")
+        XCTAssertThrowsError(try k3sTemplate("x {{ host.nmae }}")) { error in
             let message = (error as? TemplateError)?.message ?? ""
             XCTAssertTrue(message.contains("unknown template variable \"host.nmae\""), message)
             XCTAssertTrue(message.contains("(did you mean \"host.name\"?)"), message)
         }
-        XCTAssertThrowsError(try Template("{{ token }}")) { error in
+        XCTAssertThrowsError(try k3sTemplate("{{ token }}")) { error in
             // Secrets are not template variables.
             XCTAssertTrue(((error as? TemplateError)?.message ?? "").contains("\"token\""))
         }
-        XCTAssertThrowsError(try Template("{{ host.name")) { error in
+        XCTAssertThrowsError(try k3sTemplate("{{ host.name")) { error in
             XCTAssertTrue(((error as? TemplateError)?.message ?? "").contains("unclosed"))
         }
-        for name in Template.variables {
-            XCTAssertNoThrow(try Template("{{ \(name) }}"), name)
+        for name in K3sActions.templateVariables {
+            XCTAssertNoThrow(try k3sTemplate("{{ \(name) }}"), name)
         }
     }
 
@@ -125,7 +132,7 @@ final class TemplateTests: XCTestCase {
         XCTAssertEqual(vars["first_server.name"], "s1", "the first server, not the first host")
         XCTAssertEqual(vars["server_url"], "https://[\(inventory.host(named: "s1")!.nodeIP)]:6443")
         XCTAssertEqual(vars["inventory_dir"], "/srv/inv")
-        for name in Template.variables where name != "host.ra_interface" {
+        for name in K3sActions.templateVariables where name != "host.ra_interface" {
             XCTAssertFalse(vars[name].isEmpty, "\(name) has no value")
         }
     }
