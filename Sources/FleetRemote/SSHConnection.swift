@@ -56,7 +56,7 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         }
     }
 
-    public func ping() throws -> Double {
+    public func timeNoOpCommand() throws -> Double {
         let start = Date()
         _ = try run("true", stdin: nil, timeout: 10)
         return Date().timeIntervalSince(start)

@@ -19,8 +19,13 @@ final class CheckResetLabTests: LabTestCase {
                             reporter: JSONLinesReporter(out: OutputSink.memory()))
     }
 
+    func reset(_ inv: Inventory, _ request: ResetVerb.Request) throws -> RunSummary {
+        try ResetVerb.run(inventory: inv, request: request, connector: SSHConnector(),
+                          reporter: JSONLinesReporter(out: OutputSink.memory()), defaultPlaybook: "playbooks/k3s-ipv6.toml")
+    }
+
     func check(_ inv: Inventory) -> [CheckFinding] {
-        Check.inventoryFindings(inv) + Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10)
+        CheckVerb.inventoryFindings(inv) + CheckVerb.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10)
     }
 
     func errors(_ findings: [CheckFinding]) -> [String] {
@@ -65,7 +70,7 @@ final class CheckResetLabTests: LabTestCase {
         let expectedMissing = StoragePrereqs.tools.filter { tool in
             !present(tool == "mount.nfs" ? ["mount.nfs4", "mount.nfs"] : [tool])
         }
-        let found = Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10, storage: true)
+        let found = CheckVerb.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10, storage: true)
             .filter { $0.check == "storage" }
         for host in inv.hosts {
             let mine = found.filter { $0.host == host.name }
@@ -80,7 +85,7 @@ final class CheckResetLabTests: LabTestCase {
             XCTAssertTrue(f.fix.contains("systemctl enable --now iscsid"), f.fix)
         }
         // Without --storage, nothing about storage.
-        let plain = Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10)
+        let plain = CheckVerb.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(), forks: 10)
         XCTAssertEqual(plain.filter { $0.check == "storage" }.count, 0)
     }
 
@@ -99,12 +104,13 @@ final class CheckResetLabTests: LabTestCase {
         XCTAssertEqual(running.map(\.line), [])
 
         let three = inv.hosts.filter { $0.name == "checkreset-3" }
-        let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: three))
-        let outcomes = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false, staying: staying)
-        XCTAssertEqual(outcomes.map(\.status), ["changed"], outcomes.map(\.line).joined(separator: "\n"))
-        XCTAssertTrue(outcomes[0].message.contains("k3s-agent-uninstall.sh"), outcomes[0].message)
-        XCTAssertTrue(outcomes[0].message.hasSuffix("; node deleted through checkreset-1"), outcomes[0].message)
-        try Reset.forgetInState(inventory: inv, hosts: outcomes.map(\.host), playbook: "playbooks/k3s-ipv6.toml")
+        let request = try ResetVerb.Request(inventory: inv, hosts: three, sysctl: false)
+        XCTAssertEqual(request.staying?.name, "checkreset-1")
+        let outcomes = try reset(inv, request)
+        let r3 = try XCTUnwrap(outcomes.result(host: "checkreset-3", step: "agent-reset"))
+        XCTAssertEqual(outcomes.results.map(\.status), [.changed], outcomes.results.map(\.message).joined(separator: "\n"))
+        XCTAssertTrue(r3.message.contains("k3s-agent-uninstall.sh"), r3.message)
+        XCTAssertTrue(r3.message.hasSuffix("; node deleted through checkreset-1"), r3.message)
 
         XCTAssertNotEqual(lab.exec(3, "test -e /usr/local/bin/k3s-agent-uninstall.sh").status, 0)
         XCTAssertNotEqual(lab.exec(3, "test -e /etc/rancher/k3s/fleet-token").status, 0)
@@ -129,8 +135,8 @@ final class CheckResetLabTests: LabTestCase {
         XCTAssertTrue(restVerify.message.contains("2 node(s) Ready on IPv6"), restVerify.message)
 
         // A second reset finds nothing to do.
-        let again = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false, staying: staying)
-        XCTAssertEqual(again.map(\.status), ["ok"], again.map(\.line).joined(separator: "\n"))
+        let again = try reset(inv, request)
+        XCTAssertEqual(again.results.map(\.status), [.ok], again.results.map(\.message).joined(separator: "\n"))
 
         let back = try up(inv)
         XCTAssertTrue(back.succeeded, Style.summary(back, color: false))

@@ -136,13 +136,15 @@ final class HALabTests: LabTestCase {
         let lab = try lab()
         let inv = try lab.inventory()
         let three = inv.hosts.filter { $0.name == "hatest-3" }
-        let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: three))
-        XCTAssertEqual(staying.name, "hatest-1")
-        let outcomes = Reset.run(hosts: three, connector: SSHConnector(), forks: 5, sysctl: false, staying: staying)
-        XCTAssertEqual(outcomes.map(\.status), ["changed"], outcomes.map(\.line).joined(separator: "\n"))
-        XCTAssertTrue(outcomes[0].message.hasPrefix("node deleted through hatest-1 (etcd member removed); removed:"),
-                      outcomes[0].message)
-        try Reset.forgetInState(inventory: inv, hosts: ["hatest-3"], playbook: "playbooks/k3s-ipv6.toml")
+        let request = try ResetVerb.Request(inventory: inv, hosts: three, sysctl: false)
+        XCTAssertEqual(request.staying?.name, "hatest-1")
+        let outcomes = try ResetVerb.run(inventory: inv, request: request, connector: SSHConnector(),
+                                         reporter: JSONLinesReporter(out: OutputSink.memory()),
+                                         defaultPlaybook: "playbooks/k3s-ipv6.toml")
+        XCTAssertEqual(outcomes.results.map(\.status), [.changed], outcomes.results.map(\.message).joined(separator: "\n"))
+        let r3 = try XCTUnwrap(outcomes.result(host: "hatest-3", step: "server-reset"))
+        XCTAssertTrue(r3.message.hasPrefix("node deleted through hatest-1 (etcd member removed); removed:"), r3.message)
+        XCTAssertNil(try RunState.load(path: RunState.path(forInventory: inv.path))?.hosts["hatest-3"], "its records are dropped")
         XCTAssertNotEqual(lab.exec(3, "/usr/local/bin/systemctl is-active k3s").status, 0, "k3s is gone from hatest-3")
         // Asked on the server that deleted it (the stand-in's other servers copy its view every 2 s).
         let nodes = lab.exec(1, "/usr/local/bin/k3s kubectl get nodes -o name")

@@ -212,13 +212,13 @@ final class SSHLabTests: LabTestCase {
         let lab = try lab()
         let inventory = try lab.inventory(named: "fast.toml") { $0.replacingOccurrences(of: "connect_timeout = 5", with: "connect_timeout = 2") }
         let twenty = Array(inventory.hosts.prefix(20))
-        let all = ExecAll.run(command: "hostname", hosts: twenty, forks: 20, timeout: 30, connector: SSHConnector()) { _ in }
+        let all = ExecVerb.run(command: "hostname", inventory: inventory, hosts: twenty, forks: 20, timeout: 30, connector: SSHConnector()) { _ in }.results
         XCTAssertEqual(all.map(\.status), Array(repeating: "ok", count: 20), all.map(\.human).joined(separator: "\n"))
         XCTAssertEqual(all.map { $0.stdout.trimmingCharacters(in: .newlines) }, twenty.map(\.name))
 
         lab.link(13, up: false)
         defer { lab.link(13, up: true) }
-        let some = ExecAll.run(command: "hostname", hosts: twenty, forks: 20, timeout: 30, connector: SSHConnector()) { _ in }
+        let some = ExecVerb.run(command: "hostname", inventory: inventory, hosts: twenty, forks: 20, timeout: 30, connector: SSHConnector()) { _ in }.results
         for r in some {
             if r.host == lab.hosts[12].name {
                 XCTAssertEqual(r.status, "unreachable", r.human)

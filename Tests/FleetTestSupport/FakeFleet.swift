@@ -19,7 +19,7 @@ public final class EventClock: @unchecked Sendable {
 /// One thing that happened on a fake host. `seq` orders events across all hosts.
 public struct FakeEvent: Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
-        case connect, connectFailed, commandStarted, commandFinished, upload, ping, close
+        case connect, connectFailed, commandStarted, commandFinished, upload, noOpCommand, close
     }
 
     public var seq: Int
@@ -394,9 +394,9 @@ public final class FakeConnection: Connection, @unchecked Sendable {
         host.setFile(path, data: data, mode: mode)
     }
 
-    public func ping() throws -> Double {
+    public func timeNoOpCommand() throws -> Double {
         try checkOpen()
-        host.core.record(host.name, .ping, "")
+        host.core.record(host.name, .noOpCommand, "")
         return 0.001
     }
 

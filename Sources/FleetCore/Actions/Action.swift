@@ -20,10 +20,14 @@ public protocol Action: Sendable {
     func plan(_ vars: TemplateVariables) -> [String]
     /// Runs the step on one host. Throws `TaskFailure` when it fails.
     func run(_ ctx: TaskContext) throws -> ActionOutcome
+    /// The task's result carries its last command's whole output (`TaskResult.output`), for a verb
+    /// that prints it; otherwise only the tails are kept.
+    var keepsOutput: Bool { get }
 }
 
 extension Action {
     public var produces: [String] { [] }
+    public var keepsOutput: Bool { false }
 }
 
 /// How an action ended when it did not fail.

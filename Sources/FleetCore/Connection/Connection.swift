@@ -60,8 +60,9 @@ public protocol Connection: AnyObject {
     func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult
     /// Writes a file atomically with `mode`, content over stdin, within `timeout` seconds.
     func upload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws
-    /// Round-trip time of a no-op request, in seconds.
-    func ping() throws -> Double
+    /// Seconds a whole no-op command (`true`) takes: a channel opened, the command run, its exit
+    /// status back. What `status` shows for a host that answers.
+    func timeNoOpCommand() throws -> Double
     /// Closes the connection. Safe to call from another thread to abort a blocked call.
     func close()
 }

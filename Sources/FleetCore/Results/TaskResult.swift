@@ -35,6 +35,10 @@ public struct TaskResult: Codable, Sendable {
     public var message: String
     /// SHA-256 of the step's rendered inputs for this host (secrets excluded).
     public var digest: String
+    /// The whole output of the task's last command (redacted), for verbs that print it (`exec`):
+    /// kept only when the action asks for it (`Action.keepsOutput`); never in the state file or JSON
+    /// events, which keep the tails.
+    public var output: CommandOutput? = nil
 
     public init(host: String, step: String, status: TaskStatus, exitCode: Int32? = nil, startedAt: Date = Date(),
                 durationMs: Int = 0, stdoutTail: String = "", stderrTail: String = "", message: String = "",
@@ -58,6 +62,17 @@ public struct TaskResult: Codable, Sendable {
         case durationMs = "duration_ms"
         case stdoutTail = "stdout_tail"
         case stderrTail = "stderr_tail"
+    }
+}
+
+/// A command's whole stdout and stderr as text.
+public struct CommandOutput: Sendable, Equatable {
+    public var stdout: String
+    public var stderr: String
+
+    public init(stdout: String, stderr: String) {
+        self.stdout = stdout
+        self.stderr = stderr
     }
 }
 

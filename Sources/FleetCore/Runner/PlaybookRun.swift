@@ -8,14 +8,19 @@ public enum PlaybookRun {
         public var forks: Int?
         public var retryFailed = false
         public var command = "up"
+        /// Whether the run is kept in the state file (which also holds the inventory's lock for the
+        /// run). Verbs that only read (`check`, `status`, `exec`) leave it alone, so they can run
+        /// beside a run that changes hosts.
+        public var recordsState = true
 
         public init(limit: Set<String>? = nil, steps: Set<String>? = nil, forks: Int? = nil,
-                    retryFailed: Bool = false, command: String = "up") {
+                    retryFailed: Bool = false, command: String = "up", recordsState: Bool = true) {
             self.limit = limit
             self.steps = steps
             self.forks = forks
             self.retryFailed = retryFailed
             self.command = command
+            self.recordsState = recordsState
         }
     }
 
@@ -39,12 +44,16 @@ public enum PlaybookRun {
     }
 
     /// Runs the playbook. Throws only when the state file cannot be opened.
+    /// `amendState` lets a verb change the state file after its run, under the same lock (`reset`
+    /// forgets the hosts it reset).
     public static func run(inventory: Inventory, playbook: Playbook, options: Options, connector: Connector,
                            reporter: Reporter, redactor: Redactor = Redactor(),
-                           onRunner: (Runner) -> Void = { _ in }) throws -> RunSummary {
+                           onRunner: (Runner) -> Void = { _ in },
+                           amendState: (RunSummary, StateStore) -> Void = { _, _ in }) throws -> RunSummary {
         let statePath = RunState.path(forInventory: inventory.path)
-        let store = try StateStore(path: statePath, inventory: inventory.path, playbook: playbook.path)
-        let previous = options.retryFailed ? store.snapshot : nil
+        let store = options.recordsState
+            ? try StateStore(path: statePath, inventory: inventory.path, playbook: playbook.path) : nil
+        let previous = options.retryFailed ? store?.snapshot : nil
         let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
                                  retryFailed: previous)
         let runner = Runner(inventory: inventory, tasks: tasks, connector: connector,
@@ -52,7 +61,23 @@ public enum PlaybookRun {
                             reporter: reporter, state: store, redactor: redactor)
         onRunner(runner)
         let summary = runner.run()
-        try store.close()
+        if let store {
+            amendState(summary, store)
+            try store.close()
+        }
         return summary
+    }
+
+    /// Runs a playbook that only reads (`check`, `status`, `exec`): no state file, so no lock, and
+    /// nothing to fail on before the run.
+    public static func runReadOnly(inventory: Inventory, playbook: Playbook, forks: Int? = nil, command: String,
+                                   connector: Connector, reporter: Reporter, redactor: Redactor = Redactor(),
+                                   onRunner: (Runner) -> Void = { _ in }) -> RunSummary {
+        let tasks = Planner.plan(inventory: inventory, playbook: playbook)
+        let runner = Runner(inventory: inventory, tasks: tasks, connector: connector,
+                            options: RunOptions(forks: forks ?? inventory.ssh.forks, command: command),
+                            reporter: reporter, state: nil, redactor: redactor)
+        onRunner(runner)
+        return runner.run()
     }
 }

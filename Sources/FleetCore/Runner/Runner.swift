@@ -61,6 +61,8 @@ public final class Runner: @unchecked Sendable {
     private var pendingSteps: [String: Int] = [:]
     private var failedSteps: [String: String] = [:]
     private let forks: DispatchSemaphore
+    /// Connections tasks open to other hosts (`TaskContext.connection(to:)`).
+    private let pool: ConnectionPool
 
     public init(inventory: Inventory, tasks: [PlannedTask], connector: Connector, options: RunOptions,
                 reporter: Reporter, state: StateStore?, redactor: Redactor) {
@@ -72,6 +74,7 @@ public final class Runner: @unchecked Sendable {
         self.state = state
         self.redactor = redactor
         self.forks = DispatchSemaphore(value: max(1, options.forks))
+        self.pool = ConnectionPool(connector: connector)
         let running = tasks.filter { $0.skipReason == nil }
         for t in running {
             for v in t.step.action.produces { pendingProducers[v, default: 0] += 1 }
@@ -97,6 +100,7 @@ public final class Runner: @unchecked Sendable {
         lock.broadcast()
         lock.unlock()
         for c in open { c.close() }
+        pool.closeAll()
     }
 
     var isStopped: Bool {
@@ -115,6 +119,7 @@ public final class Runner: @unchecked Sendable {
         reporter.runStarted(RunInfo(runId: options.runId, hosts: hostOrder, steps: stepOrder, tasks: tasks.count))
 
         parallelEach(hostOrder, limit: hostOrder.count) { [self] name in runHost(byHost[name]!) }
+        pool.closeAll()
 
         lock.lock()
         let all = results
@@ -196,7 +201,7 @@ public final class Runner: @unchecked Sendable {
             }
             let ctx = TaskContext(host: task.host, inventory: inventory, step: task.step, connection: connection!,
                                   values: needed, redactor: redactor,
-                                  commandTimeout: task.step.timeout ?? task.host.ssh.commandTimeout,
+                                  commandTimeout: task.step.timeout ?? task.host.ssh.commandTimeout, pool: pool,
                                   isCancelled: { [weak self] in self?.isStopped ?? true })
             var status: TaskStatus
             var message: String
@@ -317,13 +322,16 @@ public final class Runner: @unchecked Sendable {
 
     private func finish(_ task: PlannedTask, _ status: TaskStatus, _ message: String, started: Date = Date(),
                         output: CommandResult? = nil, produced: [String: Secret] = [:]) {
-        let result = TaskResult(
+        var result = TaskResult(
             host: task.host.name, step: task.step.name, status: status,
             exitCode: output?.exitCode, startedAt: started,
             durationMs: Int(Date().timeIntervalSince(started) * 1000),
             stdoutTail: redactor.redact(tail(output?.stdoutText ?? "")),
             stderrTail: redactor.redact(tail(output?.stderrText ?? "")),
             message: redactor.redact(message), digest: task.digest)
+        if task.step.action.keepsOutput, let output {
+            result.output = CommandOutput(stdout: redactor.redact(output.stdoutText), stderr: redactor.redact(output.stderrText))
+        }
         // Recorded and reported before its values are published and waiting tasks are woken, so that no
         // task that needs them is seen to start before this one is seen to finish.
         state?.record(result, runId: options.runId)

@@ -17,9 +17,11 @@ public final class TaskContext: @unchecked Sendable {
     private(set) var produced: [String: Secret] = [:]
     /// Set from another thread to stop waiting loops early (Ctrl-C).
     let isCancelled: @Sendable () -> Bool
+    private let pool: ConnectionPool
 
     init(host: Host, inventory: Inventory, step: Step, connection: Connection, values: [String: Secret],
-         redactor: Redactor, commandTimeout: Double, isCancelled: @escaping @Sendable () -> Bool) {
+         redactor: Redactor, commandTimeout: Double, pool: ConnectionPool, isCancelled: @escaping @Sendable () -> Bool) {
+        self.pool = pool
         self.host = host
         self.inventory = inventory
         self.step = step
@@ -32,6 +34,15 @@ public final class TaskContext: @unchecked Sendable {
     }
 
     public var cancelled: Bool { isCancelled() }
+
+    /// A connection to another host of the inventory (a drain or a node deletion through a server):
+    /// opened through the run's connector the first time a task asks, then shared by every task of
+    /// the run (one command at a time), reopened after it dropped, and closed when the run ends.
+    /// Its own host gives the task's own `connection`. Throws `ConnectionError` when it cannot connect.
+    public func connection(to other: Host) throws -> Connection {
+        if other.name == host.name { return connection }
+        return try pool.connection(to: other)
+    }
 
     /// Runs a command; a non-zero exit is returned, not thrown.
     @discardableResult

@@ -32,25 +32,31 @@ extension Fleet {
             do {
                 inv = try Inventory.load(path: inventory)
             } catch let errors as InventoryErrors {
-                FleetSteps.Check.inventoryErrorFindings(errors).forEach(emit)
+                CheckVerb.inventoryErrorFindings(errors).forEach(emit)
                 throw ExitCode(2)
             } catch {
                 emit(CheckFinding(host: "inventory", severity: .error, check: "inventory", message: "\(error)",
                                   fix: "correct the inventory"))
                 throw ExitCode(2)
             }
-            var findings = FleetSteps.Check.inventoryFindings(inv)
+            var findings = CheckVerb.inventoryFindings(inv)
             findings.forEach(emit)
             let json = json
-            findings += FleetSteps.Check.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(),
-                                             forks: inv.ssh.forks, storage: storage) { host, found in
+            var handler: InterruptHandler?
+            let interrupted = Locked(false)
+            findings += CheckVerb.run(inventory: inv, hosts: inv.hosts, connector: SSHConnector(),
+                                      forks: inv.ssh.forks, storage: storage, onHost: { host, found in
                 var text = found.map { Self.text($0, json: json) }.joined()
                 if found.isEmpty, !json { text = "\(host.name) ok: ready for up\n" }
                 FileHandle.standardOutput.write(Data(text.utf8))
-            }
+            }, onRunner: { runner in
+                handler = InterruptHandler { interrupted.withLock { $0 = true }; runner.interrupt() }
+            })
+            _ = handler
             let errors = findings.filter { $0.severity == .error }.count
             let warnings = findings.count - errors
             if !json { printError("\(inv.hosts.count) host(s): \(errors) error(s), \(warnings) warning(s)") }
+            if interrupted.withLock({ $0 }) { throw ExitCode(130) }
             if errors > 0 { throw ExitCode(1) }
         }
     }

@@ -30,12 +30,15 @@ extension Fleet {
 
         func run() throws {
             let inventory = try target.load()
-            let hosts = target.hosts(in: inventory)
-            let results = ExecAll.run(command: command.joined(separator: " "), hosts: hosts,
-                                      forks: forks ?? inventory.ssh.forks, timeout: timeout,
-                                      connector: SSHConnector()) { r in
-                FileHandle.standardOutput.write(Data(((json ? r.jsonLine : r.human) + "\n").utf8))
-            }
+            let json = json
+            var handler: InterruptHandler?
+            let (results, interrupted) = ExecVerb.run(
+                command: command.joined(separator: " "), inventory: inventory, hosts: target.hosts(in: inventory),
+                forks: forks ?? inventory.ssh.forks, timeout: timeout, connector: SSHConnector(),
+                onResult: { r in FileHandle.standardOutput.write(Data(((json ? r.jsonLine : r.human) + "\n").utf8)) },
+                onRunner: { runner in handler = InterruptHandler { runner.interrupt() } })
+            _ = handler
+            if interrupted { throw ExitCode(130) }
             if !results.allSatisfy({ $0.status == "ok" }) { throw ExitCode(1) }
         }
     }

@@ -23,8 +23,11 @@ extension Fleet {
             do { state = try RunState.load(path: RunState.path(forInventory: inventory.path)) } catch {
                 printError("\(error)"); throw ExitCode(2)
             }
+            var handler: InterruptHandler?
             let report = StatusReport.make(inventory: inventory, playbook: book, state: state,
-                                           connector: SSHConnector(), forks: inventory.ssh.forks)
+                                           connector: SSHConnector(), forks: inventory.ssh.forks,
+                                           onRunner: { runner in handler = InterruptHandler { runner.interrupt() } })
+            _ = handler
             if json {
                 let e = JSONEncoder()
                 e.dateEncodingStrategy = .iso8601

@@ -67,11 +67,20 @@ func loadPlaybook(_ path: String, inventory: Inventory) throws -> Playbook {
     }
 }
 
-/// Runs `body` with the right reporter (JSON Lines, the live view on a terminal, else plain lines)
-/// and Ctrl-C stopping the runner it is handed; an error thrown by `body` (the state file) exits 2.
-/// Shared by `up` and `add-worker`.
-func runLive<T>(json: Bool, _ body: (Reporter, @escaping (Runner) -> Void) throws -> T) throws -> T {
-    let reporter: Reporter = json ? JSONLinesReporter() : (isTerminal(1) ? TerminalReporter() as Reporter : PlainReporter())
+/// Runs `body` with the right reporter (JSON Lines; else the verb's own line per finished task when
+/// it gives `plain`; else the live view on a terminal, plain lines otherwise) and Ctrl-C stopping
+/// the runner it is handed; an error thrown by `body` (the state file) exits 2.
+/// Shared by the verbs that change hosts: `up`, `add-worker`, `reset`.
+func runLive<T>(json: Bool, plain: (@Sendable (TaskResult) -> String)? = nil,
+                _ body: (Reporter, @escaping (Runner) -> Void) throws -> T) throws -> T {
+    let reporter: Reporter
+    if json {
+        reporter = JSONLinesReporter()
+    } else if let plain {
+        reporter = EachResultReporter { r in FileHandle.standardOutput.write(Data(plain(r).utf8)) }
+    } else {
+        reporter = isTerminal(1) ? TerminalReporter() as Reporter : PlainReporter()
+    }
     var handler: InterruptHandler?
     defer { _ = handler }
     do {

@@ -141,19 +141,42 @@ final class FakeFleetTests: XCTestCase {
         XCTAssertFalse(gate.isOpen)
     }
 
-    func testExecAllWithTheFake() {
+    func testExecRunsThroughTheRunnerWithTheFake() {
         let fleet = FakeFleet()
         fleet.host("s1").on(contains: "uptime", stdout: "up 3 days\n")
         fleet.host("a1").reachability = .unreachable("no route to host")
         let seen = Locked<[String]>([])
-        let results = ExecAll.run(command: "uptime", hosts: inventory.hosts, forks: 5, timeout: 5, connector: fleet) { r in
+        let (results, interrupted) = ExecVerb.run(command: "uptime", inventory: inventory, hosts: inventory.hosts, forks: 5,
+                                                  timeout: 5, connector: fleet) { r in
             seen.withLock { $0.append(r.host) }
         }
+        XCTAssertFalse(interrupted)
         XCTAssertEqual(results.map(\.host), ["s1", "a1"])
         XCTAssertEqual(results.map(\.status), ["ok", "unreachable"])
         XCTAssertEqual(results[0].stdout, "up 3 days\n")
         XCTAssertEqual(results[0].exitCode, 0)
+        XCTAssertNil(results[0].error)
+        XCTAssertEqual(results[1].error, "no route to host")
+        XCTAssertEqual(results[1].address, "fd00:10::2")
         XCTAssertEqual(Set(seen.withLock { $0 }), ["s1", "a1"])
+    }
+
+    func testExecKeepsTheWholeOutputAndSaysWhyACommandFailed() {
+        let fleet = FakeFleet()
+        let long = (1...50).map { "line \($0)" }.joined(separator: "\n") + "\n"
+        fleet.host("s1").on(contains: "cat big", stdout: long)
+        fleet.host("a1").on(contains: "cat big", exit: 3, stderr: "no such file\n")
+        let (results, _) = ExecVerb.run(command: "cat big", inventory: inventory, hosts: inventory.hosts, forks: 5,
+                                        timeout: nil, connector: fleet) { _ in }
+        XCTAssertEqual(results[0].stdout, long, "the whole output, not the 20-line tail a task result keeps")
+        XCTAssertEqual(results[1].status, "failed")
+        XCTAssertEqual(results[1].exitCode, 3)
+        XCTAssertNil(results[1].error, "a plain exit status says it all")
+        XCTAssertEqual(results[1].stderr, "no such file\n")
+        XCTAssertEqual(results[1].human, "a1 [fd00:10::2] failed exit 3 (\(results[1].durationMs) ms)\n  stderr| no such file")
+        let json = results[1].jsonLine
+        XCTAssertTrue(json.hasPrefix("{\"address\":\"fd00:10::2\",\"duration_ms\":"), json)
+        XCTAssertTrue(json.contains("\"exit_code\":3,\"host\":\"a1\",\"status\":\"failed\",\"stderr\":\"no such file\\n\",\"stdout\":\"\"}"), json)
     }
 
     func testDryRunShowsRenderedStepsAndMasksSecrets() throws {

@@ -46,4 +46,22 @@ final class StatusReportTests: XCTestCase {
         let r2 = StatusReport.make(inventory: inventory, playbook: book, state: bad, connector: FakeFleet(), forks: 4)
         XCTAssertFalse(try XCTUnwrap(r2.hosts.first { $0.host == "a1" }).healthy)
     }
+
+    func testTheProbeRunsThroughTheRunnerAndNamesWhatItTimes() throws {
+        let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent)])
+        let fleet = FakeFleet()
+        fleet["a1"].reachability = .unreachable("no route to host")
+        let report = StatusReport.make(inventory: inventory, playbook: nil, state: nil, connector: fleet, forks: 4)
+        XCTAssertEqual(report.hosts.map(\.reachable), [true, false])
+        XCTAssertEqual(report.hosts[0].noOpCommandMs, 1.0, "the fake's no-op command takes 1 ms")
+        XCTAssertEqual(report.hosts[1].error, "no route to host")
+        XCTAssertEqual(fleet["s1"].events.map(\.kind), [.connect, .noOpCommand, .close])
+        XCTAssertTrue(report.text.contains("s1 [fd00:10::1] server: reachable, a no-op command took 1.0 ms\n"), report.text)
+        XCTAssertTrue(report.text.contains("a1 [fd00:10::2] agent: UNREACHABLE: no route to host\n"), report.text)
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try e.encode(report), as: UTF8.self)
+        XCTAssertTrue(json.contains("\"noop_command_ms\":1"), json)
+        XCTAssertFalse(json.contains("rtt"), json)
+    }
 }

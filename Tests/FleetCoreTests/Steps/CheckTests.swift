@@ -43,12 +43,12 @@ final class CheckTests: XCTestCase {
     func findings(_ text: String, role: HostRole = .agent, want: String = "v1.31.5+k3s1") -> [CheckFinding] {
         let want = K3sVersion(want)!
         let e = PreflightExpectation(nodeIP: nodeIP)
-        return Check.evaluate(host: "h2", role: role, facts: Check.parse(text, e), expectation: e, k3sVersion: want)
+        return CheckVerb.evaluate(host: "h2", role: role, facts: CheckVerb.parse(text, e), expectation: e, k3sVersion: want)
     }
 
     func testHealthyHostHasNoFindings() {
         let e = PreflightExpectation(nodeIP: nodeIP)
-        let facts = Check.parse(output(), e)
+        let facts = CheckVerb.parse(output(), e)
         XCTAssertEqual(facts.freeKB, 20083804)
         XCTAssertEqual(facts.diskPath, "/var/lib/rancher")
         XCTAssertTrue(facts.systemdRunning && facts.systemctl)
@@ -63,8 +63,8 @@ final class CheckTests: XCTestCase {
 
     func storageFindings(_ text: String) -> [CheckFinding] {
         let e = PreflightExpectation(nodeIP: nodeIP)
-        return Check.evaluate(host: "h2", role: .agent, facts: Check.parse(text, e, storage: true), expectation: e,
-                              k3sVersion: K3sVersion("v1.31.5+k3s1")!)
+        return CheckVerb.evaluate(host: "h2", role: .agent, facts: CheckVerb.parse(text, e, storage: true), expectation: e,
+                                  k3sVersion: K3sVersion("v1.31.5+k3s1")!)
     }
 
     func testStoragePrerequisitesAreReportedOnlyWhenAskedFor() {
@@ -88,8 +88,8 @@ final class CheckTests: XCTestCase {
         // Without --storage the same host has no storage finding, and the script does not ask.
         XCTAssertEqual(findings(storageOutput(os: debian, tools: [], iscsid: "inactive", pm: "apt-get")), [])
         let e = PreflightExpectation(nodeIP: nodeIP)
-        XCTAssertFalse(Check.script(e).contains("storage-"))
-        let script = Check.script(e, storage: true)
+        XCTAssertFalse(CheckVerb.script(e).contains("storage-"))
+        let script = CheckVerb.script(e, storage: true)
         let markers = script.components(separatedBy: "echo @@fleet-fact:").dropFirst().map { String($0.prefix { $0 != ";" }) }
         XCTAssertEqual(markers.count, Set(markers).count, "a section name repeats: \(markers)")
         XCTAssertTrue(markers.contains("storage-tools") && markers.contains("tools"), "\(markers)")
@@ -125,9 +125,9 @@ final class CheckTests: XCTestCase {
     }
 
     func testDiskThresholds() {
-        XCTAssertEqual(Check.dfAvailableKB("/dev/sda1 30830592 9157648 20083804 32% /"), 20083804)
-        XCTAssertEqual(Check.dfAvailableKB("/dev/mapper/vg-root  100  50  50  50% /var lib"), 50)
-        XCTAssertNil(Check.dfAvailableKB("df: /x: No such file"))
+        XCTAssertEqual(CheckVerb.dfAvailableKB("/dev/sda1 30830592 9157648 20083804 32% /"), 20083804)
+        XCTAssertEqual(CheckVerb.dfAvailableKB("/dev/mapper/vg-root  100  50  50  50% /var lib"), 50)
+        XCTAssertNil(CheckVerb.dfAvailableKB("df: /x: No such file"))
         let low = findings(output(disk: "/var/lib\n/dev/sda1 30830592 9157648 1048576 99% /"))
         XCTAssertEqual(low.map(\.severity), [.warning])
         XCTAssertTrue(low[0].message.contains("1.0 GiB free on /var/lib (where /var/lib/rancher will be)"), low[0].message)
@@ -169,82 +169,17 @@ final class CheckTests: XCTestCase {
         XCTAssertFalse(f.jsonLine.contains("\n"))
     }
 
-    func testResetOutcomesAndScript() {
-        XCTAssertEqual(Reset.outcome(host: "a", exitCode: 0, stdout: "did:\n", stderr: "").status, "ok")
-        let changed = Reset.outcome(host: "a", exitCode: 0, stdout: "did: k3s-agent-uninstall.sh /var/lib/rancher/fleet\n", stderr: "")
-        XCTAssertEqual(changed.status, "changed")
+    func testResetOutcomesAndScript() throws {
+        XCTAssertEqual(try ResetVerb.outcome(exitCode: 0, stdout: "did:\n", stderr: "").get().message, "nothing installed")
+        let changed = try ResetVerb.outcome(exitCode: 0, stdout: "did: k3s-agent-uninstall.sh /var/lib/rancher/fleet\n", stderr: "").get()
+        XCTAssertEqual(changed.status, .changed)
         XCTAssertEqual(changed.message, "removed: k3s-agent-uninstall.sh, /var/lib/rancher/fleet")
-        let failed = Reset.outcome(host: "a", exitCode: 1, stdout: "", stderr: "boom\nk3s-uninstall.sh failed\n")
-        XCTAssertEqual(failed.line, "a failed: exit 1: boom; k3s-uninstall.sh failed")
-        XCTAssertFalse(Reset.script(sysctl: false).contains("sysctl.d"))
-        XCTAssertTrue(Reset.script(sysctl: true).contains("/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"))
-        XCTAssertTrue(Reset.script(sysctl: false).contains("/etc/rancher/k3s/fleet-token"))
-    }
-
-    func testResetRunsAgentsBeforeServersAndStopsWhenAnAgentFails() {
-        let inv = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
-        let fleet = FakeFleet()
-        for name in ["s1", "a1", "a2"] {
-            fleet[name].on(contains: "did=", stdout: "did: /var/lib/rancher/fleet\n")
+        guard case .failure(let failed) = ResetVerb.outcome(exitCode: 1, stdout: "", stderr: "boom\nk3s-uninstall.sh failed\n") else {
+            return XCTFail("a failed script is a failure")
         }
-        let outcomes = Reset.run(hosts: inv.hosts, connector: fleet, forks: 10, sysctl: false)
-        XCTAssertEqual(outcomes.map(\.host), ["s1", "a1", "a2"], "results in inventory order")
-        XCTAssertEqual(outcomes.map(\.status), ["changed", "changed", "changed"])
-        let started = fleet.events.filter { $0.kind == .commandStarted }
-        let server = started.first { $0.host == "s1" }!.seq
-        XCTAssertTrue(fleet.events.filter { $0.kind == .commandFinished && $0.host != "s1" }.allSatisfy { $0.seq < server },
-                      "the server starts after every agent finished")
-
-        let failing = FakeFleet()
-        failing["s1"].on(contains: "did=", stdout: "did:\n")
-        failing["a1"].on(contains: "did=", exit: 1, stderr: "k3s-agent-uninstall.sh failed\n")
-        failing["a2"].on(contains: "did=", stdout: "did:\n")
-        let second = Reset.run(hosts: inv.hosts, connector: failing, forks: 10, sysctl: false)
-        XCTAssertEqual(second.map(\.status), ["skipped", "failed", "ok"])
-        XCTAssertTrue(second[0].message.contains("agent(s) a1 could not be reset first"), second[0].message)
-        XCTAssertFalse(failing.events.contains { $0.host == "s1" && $0.kind == .commandStarted })
-    }
-
-    func testPartialResetLeavesTheClusterThroughAServerThatStays() throws {
-        let inv = Fixtures.inventory([("s1", .server), ("s2", .server), ("s3", .server), ("a1", .agent)])
-        let resetting = inv.hosts.filter { ["s2", "s3", "a1"].contains($0.name) }
-        let staying = try XCTUnwrap(Reset.stayingServer(inv, resetting: resetting))
-        XCTAssertEqual(staying.name, "s1")
-        XCTAssertNil(Reset.stayingServer(inv, resetting: inv.hosts), "the whole cluster: nothing to leave")
-        XCTAssertNil(Reset.firstServerProblem(inv, resetting: resetting))
-        XCTAssertNil(Reset.firstServerProblem(inv, resetting: inv.hosts), "the whole cluster may go")
-        let firstOnly = try XCTUnwrap(Reset.firstServerProblem(inv, resetting: inv.hosts.filter { $0.name == "s1" }))
-        XCTAssertTrue(firstOnly.hasPrefix("s1 is the first server and s2, s3 would stay"), firstOnly)
-        XCTAssertEqual(Reset.deleteNodeCommand("it's"),
-                       "/usr/local/bin/k3s kubectl delete node 'it'\\''s' --ignore-not-found --timeout=60s </dev/null")
-
-        let fleet = FakeFleet()
-        for name in ["s2", "s3", "a1"] { fleet[name].on(contains: "did=", stdout: "did: k3s-uninstall.sh\n") }
-        fleet["s1"].on(contains: "kubectl delete node", stdout: "node deleted\n")
-        let outcomes = Reset.run(hosts: resetting, connector: fleet, forks: 10, sysctl: false, staying: staying)
-        XCTAssertEqual(outcomes.map(\.status), ["changed", "changed", "changed"], outcomes.map(\.line).joined(separator: "\n"))
-        XCTAssertTrue(outcomes[0].message.hasPrefix("node deleted through s1 (etcd member removed); removed:"), outcomes[0].message)
-        XCTAssertTrue(outcomes[2].message.hasSuffix("; node deleted through s1"), outcomes[2].message)
-
-        // The order: a1 uninstalled, then its node deleted; then per server, its node deleted, then it
-        // is uninstalled, one server after the other.
-        let steps = fleet.events.filter { $0.kind == .commandStarted }.map { e -> String in
-            e.host == "s1" ? "delete " + (e.text.components(separatedBy: "delete node ").last?.split(separator: " ").first ?? "")
-                           : "uninstall \(e.host)"
-        }
-        XCTAssertEqual(steps, ["uninstall a1", "delete a1", "delete s2", "uninstall s2", "delete s3", "uninstall s3"])
-        XCTAssertFalse(fleet["s1"].commands.contains { $0.contains("did=") }, "the staying server is not reset")
-
-        // A server that cannot be removed is left installed, and the next one is not touched.
-        let failing = FakeFleet()
-        for name in ["s2", "s3"] { failing[name].on(contains: "did=", stdout: "did: k3s-uninstall.sh\n") }
-        failing["s1"].on(contains: "kubectl delete node", exit: 1, stderr: "Error from server: etcdserver: unhealthy cluster\n")
-        let second = Reset.run(hosts: inv.hosts.filter { $0.name != "s1" && $0.role == .server }, connector: failing,
-                               forks: 10, sysctl: false, staying: staying)
-        XCTAssertEqual(second.map(\.status), ["failed", "skipped"])
-        XCTAssertTrue(second[0].message.contains("could not remove it from the cluster through s1 (exit 1: Error from server: etcdserver: unhealthy cluster)"),
-                      second[0].message)
-        XCTAssertEqual(second[1].message, "not reset: s2 could not be removed from the cluster first")
-        XCTAssertTrue(failing["s2"].commands.isEmpty && failing["s3"].commands.isEmpty, "nothing was uninstalled")
+        XCTAssertEqual(failed.message, "exit 1: boom; k3s-uninstall.sh failed")
+        XCTAssertFalse(ResetVerb.script(sysctl: false).contains("sysctl.d"))
+        XCTAssertTrue(ResetVerb.script(sysctl: true).contains("/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"))
+        XCTAssertTrue(ResetVerb.script(sysctl: false).contains("/etc/rancher/k3s/fleet-token"))
     }
 }

@@ -65,8 +65,9 @@ public struct CheckFacts: Sendable, Equatable {
     }
 }
 
-/// `fleet check`: everything `up` would refuse, found without changing anything.
-public enum Check {
+/// `fleet check`: everything `up` would refuse, found without changing anything: a one-step
+/// read-only playbook run by the runner on every host, whose action turns facts into findings.
+public enum CheckVerb {
     public static let dataDirectory = "/var/lib/rancher"
     /// Below this, an error: K3s's images and containerd alone need more.
     public static let errorFreeKB = 500 * 1024
@@ -208,28 +209,77 @@ public enum Check {
         kb >= 1024 * 1024 ? String(format: "%.1f GiB", Double(kb) / 1048576) : "\(kb / 1024) MiB"
     }
 
-    /// Checks every host at once (at most `forks`); `onHost` is called (serialised) with each host's
-    /// findings as it finishes. Returns every finding, in inventory order.
-    /// With `storage`, Longhorn's node prerequisites are checked too.
-    public static func run(inventory: Inventory, hosts: [FleetCore.Host], connector: Connector, forks: Int,
-                           storage: Bool = false,
-                           onHost: @escaping @Sendable (FleetCore.Host, [CheckFinding]) -> Void = { _, _ in }) -> [CheckFinding] {
-        parallelMap(hosts, limit: forks, { host in
-            checkHost(host, inventory: inventory, connector: connector, storage: storage)
-        }, onEach: onHost).flatMap { $0 }
+    public static let stepName = "check"
+
+    /// The one step of `check`'s playbook: gathers the facts in one round trip and hands the host's
+    /// findings to `record`. `ok` when nothing is an error (warnings included in the message),
+    /// failed naming how many errors otherwise.
+    struct HostCheckAction: Action {
+        let storage: Bool
+        let record: @Sendable (String, [CheckFinding]) -> Void
+
+        func inputs(host: FleetCore.Host, inventory: Inventory) -> Bool { storage }
+
+        func plan(_ vars: TemplateVariables) -> [String] {
+            ["gather preflight, disk, init system and installed K3s facts" + (storage ? ", and Longhorn's prerequisites" : "")
+                + " (read-only)"]
+        }
+
+        func run(_ ctx: TaskContext) throws -> ActionOutcome {
+            let found = CheckVerb.findings(ctx.host, inventory: ctx.inventory, connection: ctx.connection,
+                                           timeout: ctx.commandTimeout, storage: storage)
+            record(ctx.host.name, found)
+            let errors = found.filter { $0.severity == .error }.count
+            if errors > 0 { throw TaskFailure("\(errors) error(s), \(found.count - errors) warning(s)") }
+            return .ok(found.isEmpty ? "ready for up" : "\(found.count) warning(s)")
+        }
     }
 
-    static func checkHost(_ host: FleetCore.Host, inventory: Inventory, connector: Connector,
-                          storage: Bool = false) -> [CheckFinding] {
-        let sshFix = "check the address, port, user and key, and that the host key is in \(host.ssh.knownHosts)"
-        let connection: Connection
-        do {
-            connection = try connector.connect(to: host)
-        } catch {
-            return [CheckFinding(host: host.name, severity: .error, check: "ssh",
-                                 message: "cannot connect over SSH: \(error)", fix: sshFix)]
+    /// `check`'s playbook: one read-only step on `hosts`.
+    static func playbook(hosts: [FleetCore.Host], storage: Bool,
+                         record: @escaping @Sendable (String, [CheckFinding]) -> Void) -> Playbook {
+        Playbook(name: "check", path: "check", steps: [
+            Step(name: stepName, target: .hosts(hosts.map(\.name)), actionName: "check",
+                 action: HostCheckAction(storage: storage, record: record)),
+        ])
+    }
+
+    /// Checks every host at once (at most `forks`) through the runner; `onHost` is called
+    /// (serialised) with each host's findings as it finishes. Returns every finding, in inventory
+    /// order. With `storage`, Longhorn's node prerequisites are checked too. A host the runner
+    /// could not connect to has one `ssh` error.
+    public static func run(inventory: Inventory, hosts: [FleetCore.Host], connector: Connector, forks: Int,
+                           storage: Bool = false,
+                           onHost: @escaping @Sendable (FleetCore.Host, [CheckFinding]) -> Void = { _, _ in },
+                           onRunner: (Runner) -> Void = { _ in }) -> [CheckFinding] {
+        let found = Locked<[String: [CheckFinding]]>([:])
+        let book = playbook(hosts: hosts, storage: storage) { host, f in found.withLock { $0[host] = f } }
+        let byName = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0) })
+        let reporter = EachResultReporter { r in
+            guard let host = byName[r.host] else { return }
+            let mine = found.withLock { all in
+                if all[r.host] == nil, r.status != .interrupted {
+                    // The action never ran: the runner could not connect or log in.
+                    all[r.host] = [CheckFinding(host: r.host, severity: .error, check: "ssh",
+                                                message: "cannot connect over SSH: \(r.message)", fix: sshFix(host))]
+                }
+                return all[r.host] ?? []
+            }
+            onHost(host, mine)
         }
-        defer { connection.close() }
+        _ = PlaybookRun.runReadOnly(inventory: inventory, playbook: book, forks: forks, command: "check",
+                                    connector: connector, reporter: reporter, onRunner: onRunner)
+        let all = found.withLock { $0 }
+        return hosts.flatMap { all[$0.name] ?? [] }
+    }
+
+    static func sshFix(_ host: FleetCore.Host) -> String {
+        "check the address, port, user and key, and that the host key is in \(host.ssh.knownHosts)"
+    }
+
+    /// One host's findings over its connection: `sudo -n`, then the fact script, then `evaluate`.
+    static func findings(_ host: FleetCore.Host, inventory: Inventory, connection: Connection, timeout: Double,
+                         storage: Bool = false) -> [CheckFinding] {
         let e = PreflightExpectation(host: host, inventory: inventory)
         do {
             if host.ssh.become == .sudo {
@@ -240,7 +290,7 @@ public enum Check {
                                          fix: "give \(host.ssh.user) passwordless sudo (NOPASSWD)")]
                 }
             }
-            let r = try connection.run(script(e, storage: storage), stdin: nil, timeout: host.ssh.commandTimeout)
+            let r = try connection.run(script(e, storage: storage), stdin: nil, timeout: timeout)
             guard r.succeeded else {
                 return [CheckFinding(host: host.name, severity: .error, check: "facts",
                                      message: "gathering facts failed (\(r.statusText))",
@@ -258,7 +308,7 @@ public enum Check {
                 return [CheckFinding(host: host.name, severity: .error, check: "sudo", message: text,
                                      fix: "give \(host.ssh.user) passwordless sudo (NOPASSWD)")]
             }
-            return [CheckFinding(host: host.name, severity: .error, check: "ssh", message: text, fix: sshFix)]
+            return [CheckFinding(host: host.name, severity: .error, check: "ssh", message: text, fix: sshFix(host))]
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// `fleet status`: per host, the last result of every step and whether it answers now.
+/// `fleet status`: per host, the last result of every step and whether it answers now. The live
+/// part is a one-step playbook (`probe`) run by the runner; the rest is read from the state file.
 public struct StatusReport: Sendable, Encodable {
     public struct StepStatus: Sendable, Encodable {
         public var step: String
@@ -25,13 +26,15 @@ public struct StatusReport: Sendable, Encodable {
         public var address: String
         public var role: String
         public var reachable: Bool
-        public var rttMs: Double?
+        /// Milliseconds a whole no-op command took over the host's connection (channel, `true`,
+        /// exit status): what a one-command step costs at least, beyond connecting.
+        public var noOpCommandMs: Double?
         public var error: String?
         public var steps: [StepStatus]
 
         enum CodingKeys: String, CodingKey {
             case host, address, role, reachable, error, steps
-            case rttMs = "rtt_ms"
+            case noOpCommandMs = "noop_command_ms"
         }
 
         public var healthy: Bool {
@@ -57,28 +60,53 @@ public struct StatusReport: Sendable, Encodable {
         try c.encode(healthy, forKey: .healthy)
     }
 
-    /// Builds the report. With a playbook, each host lists the steps that target it (those never
-    /// run show `never`); steps recorded in the state but not in the playbook follow. Records of
-    /// playbook steps that no longer target the host (its role changed) come last, marked not current.
+    public static let probeStep = "probe"
+
+    /// Times a no-op command on the host's connection; hands the milliseconds to `record`.
+    struct ProbeAction: Action {
+        let record: @Sendable (String, Double) -> Void
+        func inputs(host: Host, inventory: Inventory) -> String { "true" }
+        func plan(_ vars: TemplateVariables) -> [String] { ["time a no-op command (true)"] }
+        func run(_ ctx: TaskContext) throws -> ActionOutcome {
+            let ms = (try ctx.connection.timeNoOpCommand() * 10000).rounded() / 10
+            record(ctx.host.name, ms)
+            return .ok(String(format: "a no-op command took %.1f ms", ms))
+        }
+    }
+
     struct Probe: Sendable {
         var reachable: Bool
-        var rttMs: Double?
+        var noOpCommandMs: Double?
         var error: String?
     }
 
-    public static func make(inventory: Inventory, playbook: Playbook?, state: RunState?, connector: Connector,
-                            forks: Int, now: Date = Date()) -> StatusReport {
-        // Per host, in inventory order: reachable, round trip in ms, error.
-        let live = parallelMap(inventory.hosts, limit: forks) { host -> Probe in
-            do {
-                let c = try connector.connect(to: host)
-                defer { c.close() }
-                let rtt = try c.ping()
-                return Probe(reachable: true, rttMs: (rtt * 10000).rounded() / 10, error: nil)
-            } catch {
-                return Probe(reachable: false, rttMs: nil, error: String(describing: error))
+    /// Probes every host at once (at most `forks`) through the runner: reachable, and how long a
+    /// no-op command takes. In inventory order.
+    static func probe(_ inventory: Inventory, connector: Connector, forks: Int,
+                      onRunner: (Runner) -> Void) -> [Probe] {
+        let times = Locked<[String: Double]>([:])
+        let action = ProbeAction { host, ms in times.withLock { $0[host] = ms } }
+        let book = Playbook(name: "status", path: "status",
+                            steps: [Step(name: probeStep, target: .all, actionName: "probe", action: action)])
+        let summary = PlaybookRun.runReadOnly(inventory: inventory, playbook: book, forks: forks, command: "status",
+                                              connector: connector, reporter: EachResultReporter { _ in },
+                                              onRunner: onRunner)
+        let measured = times.withLock { $0 }
+        return inventory.hosts.map { host in
+            let r = summary.result(host: host.name, step: probeStep)
+            if let ms = measured[host.name], r?.status.succeeded ?? false {
+                return Probe(reachable: true, noOpCommandMs: ms, error: nil)
             }
+            return Probe(reachable: false, noOpCommandMs: nil, error: r?.message ?? "not probed")
         }
+    }
+
+    /// Builds the report. With a playbook, each host lists the steps that target it (those never
+    /// run show `never`); steps recorded in the state but not in the playbook follow. Records of
+    /// playbook steps that no longer target the host (its role changed) come last, marked not current.
+    public static func make(inventory: Inventory, playbook: Playbook?, state: RunState?, connector: Connector,
+                            forks: Int, now: Date = Date(), onRunner: (Runner) -> Void = { _ in }) -> StatusReport {
+        let live = probe(inventory, connector: connector, forks: forks, onRunner: onRunner)
 
         // Each step's target hosts, once.
         let targets = (playbook?.steps ?? []).map { ($0.name, Set($0.target.hosts(in: inventory).map(\.name))) }
@@ -100,7 +128,7 @@ public struct StatusReport: Sendable, Encodable {
                                   current: current)
             }
             hosts.append(HostStatus(host: host.name, address: host.address, role: host.role.rawValue,
-                                    reachable: l.reachable, rttMs: l.rttMs, error: l.error, steps: stepStatus))
+                                    reachable: l.reachable, noOpCommandMs: l.noOpCommandMs, error: l.error, steps: stepStatus))
         }
         return StatusReport(inventory: inventory.path, lastRun: state?.lastRun, hosts: hosts)
     }
@@ -114,7 +142,8 @@ public struct StatusReport: Sendable, Encodable {
             out += "no run recorded yet for \(inventory)\n"
         }
         for h in hosts {
-            let live = h.reachable ? "reachable, rtt \(h.rttMs.map { String(format: "%.1f", $0) } ?? "?") ms" : "UNREACHABLE: \(h.error ?? "")"
+            let live = h.reachable ? "reachable, a no-op command took \(h.noOpCommandMs.map { String(format: "%.1f", $0) } ?? "?") ms"
+                : "UNREACHABLE: \(h.error ?? "")"
             out += "\n\(h.host) [\(h.address)] \(h.role): \(live)\n"
             for s in h.steps {
                 let age = s.ageSeconds.map { " \(StatusReport.age($0)) ago" } ?? ""
