@@ -29,10 +29,14 @@ public enum AddWorker {
         }
     }
 
-    /// Adds the host to the file (unless it is already there with this address).
+    /// Adds the host to the file (unless it is already there with this address). `lock` is the
+    /// inventory's lock, held by the caller from before the file is read until the runs end.
     /// - Returns: the inventory the file now holds, and whether the file changed.
-    public static func append(_ r: Request) throws -> (inventory: Inventory, added: Bool) {
-        try Inventory.appendHost(toFile: r.inventoryPath, name: r.name, address: r.address, role: .agent,
+    public static func append(_ r: Request, lock: InventoryLock) throws -> (inventory: Inventory, added: Bool) {
+        guard lock.isHeld, lock.path == InventoryLock.path(forInventory: r.inventoryPath) else {
+            throw TaskFailure("\(r.inventoryPath): add-worker needs the inventory's lock (\(lock.path) is another's)")
+        }
+        return try Inventory.appendHost(toFile: r.inventoryPath, name: r.name, address: r.address, role: .agent,
                                  user: r.user, port: r.port, identity: r.identity, nodeIP: r.nodeIP)
     }
 
@@ -51,7 +55,8 @@ public enum AddWorker {
 
     /// Runs the join, then (when it succeeded) verify. Returns each run's summary.
     public static func run(inventory: Inventory, playbook: Playbook, worker: String, connector: Connector,
-                           reporter: Reporter, onRunner: (Runner) -> Void = { _ in }) throws -> [RunSummary] {
+                           reporter: Reporter, lock: InventoryLock? = nil,
+                           onRunner: (Runner) -> Void = { _ in }) throws -> [RunSummary] {
         guard let host = inventory.host(named: worker) else {
             throw TaskFailure("\(worker) is not in \(inventory.path)")
         }
@@ -61,7 +66,8 @@ public enum AddWorker {
         var summaries: [RunSummary] = []
         for options in runs(playbook: playbook, inventory: inventory, worker: worker) {
             let summary = try PlaybookRun.run(inventory: inventory, playbook: playbook, options: options,
-                                              connector: connector, reporter: reporter, onRunner: onRunner)
+                                              connector: connector, reporter: reporter, lock: lock,
+                                              onRunner: onRunner)
             summaries.append(summary)
             if !summary.succeeded { break }
         }

@@ -196,7 +196,9 @@ final class K3sLabTests: LabTestCase {
         let before = (1...5).map { sshdLogLines(lab, $0) }
 
         let request = AddWorker.Request(inventoryPath: path, name: "k3stest-5", address: lab.hosts[4].address)
-        let (inv, added) = try AddWorker.append(request)
+        let lock = try InventoryLock.acquire(inventory: path)
+        defer { lock.release() }
+        let (inv, added) = try AddWorker.append(request, lock: lock)
         XCTAssertTrue(added)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertTrue(text.hasPrefix(original), "the inventory's text is kept")
@@ -208,7 +210,7 @@ final class K3sLabTests: LabTestCase {
         scanner.start()
         let start = Date()
         let summaries = try AddWorker.run(inventory: inv, playbook: try playbook(), worker: "k3stest-5",
-                                          connector: SSHConnector(), reporter: JSONLinesReporter(out: sink))
+                                          connector: SSHConnector(), reporter: JSONLinesReporter(out: sink), lock: lock)
         let seconds = Date().timeIntervalSince(start)
         scanner.stop()
         let secret = password(of: token(lab))
@@ -234,11 +236,12 @@ final class K3sLabTests: LabTestCase {
         XCTAssertGreaterThan(after[4], before[4])
 
         // Again: nothing to add, nothing to change, still no other agent touched.
-        let (again, addedAgain) = try AddWorker.append(request)
+        let (again, addedAgain) = try AddWorker.append(request, lock: lock)
         XCTAssertFalse(addedAgain)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), text)
         let rerun = try AddWorker.run(inventory: again, playbook: try playbook(), worker: "k3stest-5",
-                                      connector: SSHConnector(), reporter: JSONLinesReporter(out: OutputSink.memory()))
+                                      connector: SSHConnector(), reporter: JSONLinesReporter(out: OutputSink.memory()),
+                                      lock: lock)
         let notOK = rerun.flatMap(\.results).filter { $0.status != .ok }.map { "\($0.host) \($0.step): \($0.message)" }
         XCTAssertEqual(notOK, [])
         XCTAssertEqual(Array((1...5).map { sshdLogLines(lab, $0) }[1...3]), Array(before[1...3]))

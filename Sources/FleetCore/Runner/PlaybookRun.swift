@@ -43,16 +43,18 @@ public enum PlaybookRun {
         return out
     }
 
-    /// Runs the playbook. Throws only when the state file cannot be opened.
+    /// Runs the playbook. Throws only when the state file cannot be opened, or the inventory is locked
+    /// (``InventoryLock/Busy``). `lock`: the inventory's lock when the caller holds it already
+    /// (a verb takes it before anything else); without it, the run takes it for its own duration.
     /// `amendState` lets a verb change the state file after its run, under the same lock (`reset`
     /// forgets the hosts it reset).
     public static func run(inventory: Inventory, playbook: Playbook, options: Options, connector: Connector,
-                           reporter: Reporter, redactor: Redactor = Redactor(),
+                           reporter: Reporter, redactor: Redactor = Redactor(), lock: InventoryLock? = nil,
                            onRunner: (Runner) -> Void = { _ in },
                            amendState: (RunSummary, StateStore) -> Void = { _, _ in }) throws -> RunSummary {
         let statePath = RunState.path(forInventory: inventory.path)
         let store = options.recordsState
-            ? try StateStore(path: statePath, inventory: inventory.path, playbook: playbook.path) : nil
+            ? try StateStore(path: statePath, inventory: inventory.path, playbook: playbook.path, lock: lock) : nil
         let previous = options.retryFailed ? store?.snapshot : nil
         let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
                                  retryFailed: previous)

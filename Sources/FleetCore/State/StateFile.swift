@@ -107,29 +107,32 @@ public final class StateStore: @unchecked Sendable {
     private var closed = false
     private var flushing = false
     private var writeError: Error?
-    private var lockFD: Int32 = -1
+    /// The inventory's lock: the caller's (held for longer than this store), or the store's own.
+    private let lock: InventoryLock
+    private let ownsLock: Bool
 
-    public init(path: String, inventory: String, playbook: String, minimumInterval: Double = 0.1) throws {
+    /// Opens the state for a run. Takes the inventory's lock first (unless the caller holds it and
+    /// passes it: `lock`), then loads the file; throws ``InventoryLock/Busy`` when another holder has it.
+    public init(path: String, inventory: String, playbook: String, lock: InventoryLock? = nil,
+                minimumInterval: Double = 0.1) throws {
         self.path = path
         self.minimumInterval = minimumInterval
-        let dir = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        if let lock {
+            guard lock.path == path + ".lock", lock.isHeld else {
+                throw StateError(path: path, message: "the lock held (\(lock.path)) is not this state file's")
+            }
+            self.lock = lock
+            ownsLock = false
+        } else {
+            self.lock = try InventoryLock(inventory: inventory, path: path + ".lock")
+            ownsLock = true
+        }
         state = try RunState.load(path: path) ?? RunState(inventory: inventory, playbook: playbook)
         state.inventory = inventory
         state.playbook = playbook
-        // One run at a time per inventory.
-        lockFD = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if lockFD < 0 || flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
-            throw StateError(path: path, message: "another fleet run is using this inventory (lock \(path).lock is held)")
-        }
         let t = Thread { [self] in writerLoop() }
         t.stackSize = 1 << 20
         t.start()
-    }
-
-    deinit {
-        if lockFD >= 0 { Glibc.close(lockFD) }
     }
 
     public var snapshot: RunState {
@@ -186,14 +189,12 @@ public final class StateStore: @unchecked Sendable {
         if let err { throw err }
     }
 
-    /// Flushes, stops the writer and releases the inventory's lock.
+    /// Flushes, stops the writer and releases the inventory's lock when the store took it itself.
     public func close() throws {
+        defer { if ownsLock { lock.release() } }
         try flush()
         cond.lock(); closed = true; cond.broadcast()
-        let fd = lockFD
-        lockFD = -1
         cond.unlock()
-        if fd >= 0 { Glibc.close(fd) }
     }
 
     private func writerLoop() {

@@ -213,16 +213,17 @@ public enum ResetVerb {
 
     /// Runs the reset; the hosts whose reset ended `ok` or `changed` are dropped from the state
     /// file (their records, the reset's included), the others keep their reset records for
-    /// `--retry-failed`. Throws only when the state file cannot be opened or written.
+    /// `--retry-failed`. Throws only when the state file cannot be opened or written. `lock`: the
+    /// inventory's lock, taken by the caller before it read anything (else the run takes it).
     public static func run(inventory: Inventory, request: Request, retryFailed: Bool = false, forks: Int? = nil,
                            connector: Connector, reporter: Reporter, defaultPlaybook: String,
-                           onRunner: (Runner) -> Void = { _ in }) throws -> RunSummary {
+                           lock: InventoryLock? = nil, onRunner: (Runner) -> Void = { _ in }) throws -> RunSummary {
         var r = request
         if retryFailed { r = r.retrying(try RunState.load(path: RunState.path(forInventory: inventory.path))) }
         return try PlaybookRun.run(
             inventory: inventory, playbook: r.playbook(statePlaybook: statePlaybook(inventory, default: defaultPlaybook)),
             options: .init(forks: forks, retryFailed: retryFailed, command: "reset"), connector: connector,
-            reporter: reporter, onRunner: onRunner,
+            reporter: reporter, lock: lock, onRunner: onRunner,
             amendState: { summary, store in
                 let done = r.hosts.map(\.name).filter { h in
                     let mine = summary.results.filter { $0.host == h }

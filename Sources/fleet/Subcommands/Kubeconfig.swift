@@ -25,6 +25,8 @@ extension Fleet {
         var server: String?
 
         func run() throws {
+            let lock = try lockInventory(inventory)
+            defer { lock.release() }
             let inv = try InventoryOptions.parse([inventory]).load()
             let path = output ?? FleetSteps.Kubeconfig.defaultOutput(for: inv)
             do {

@@ -43,6 +43,17 @@ struct InventoryOptions: ParsableArguments {
     }
 }
 
+/// Takes the inventory's lock before a verb that changes hosts or files reads anything else; another
+/// fleet process holding it makes this one print "<inventory>: in use by pid N" and exit 2, untouched.
+func lockInventory(_ inventory: String) throws -> InventoryLock {
+    do {
+        return try InventoryLock.acquire(inventory: inventory)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(2)
+    }
+}
+
 /// The playbook `up`, `status` and `add-worker` use unless told otherwise.
 let defaultPlaybook = "playbooks/k3s-ipv6.toml"
 

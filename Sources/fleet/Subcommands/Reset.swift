@@ -37,6 +37,9 @@ extension Fleet {
         }
 
         func run() throws {
+            // A dry run changes nothing: it needs no lock.
+            let lock = dryRun ? nil : try lockInventory(target.inventory)
+            defer { lock?.release() }
             let inventory = try target.load()
             let request: ResetVerb.Request
             do {
@@ -60,7 +63,7 @@ extension Fleet {
             let summary = try runLive(json: json, plain: { r in "\(r.host) \(r.status.rawValue): \(r.message)\n" }) { reporter, onRunner in
                 try ResetVerb.run(inventory: inventory, request: request, retryFailed: retryFailed, forks: forks,
                                   connector: SSHConnector(), reporter: reporter, defaultPlaybook: defaultPlaybook,
-                                  onRunner: onRunner)
+                                  lock: lock, onRunner: onRunner)
             }
             if !summary.succeeded { throw failureExit(summary) }
         }

@@ -30,16 +30,19 @@ extension Fleet {
         }
 
         func run() throws {
+            // A dry run changes nothing: it needs no lock.
+            let lock = dryRun ? nil : try lockInventory(target.inventory)
+            defer { lock?.release() }
             let inventory = try target.load()
             let book = try loadPlaybook(playbook, inventory: inventory)
             let options = PlaybookRun.Options(limit: target.limitSet, forks: forks, retryFailed: retryFailed)
-            if dryRun {
+            guard let lock else {
                 print(try PlaybookRun.dryRun(inventory: inventory, playbook: book, options: options), terminator: "")
                 return
             }
             let summary = try runLive(json: json) { reporter, onRunner in
                 try PlaybookRun.run(inventory: inventory, playbook: book, options: options, connector: SSHConnector(),
-                                    reporter: reporter, onRunner: onRunner)
+                                    reporter: reporter, lock: lock, onRunner: onRunner)
             }
             if !summary.succeeded { throw failureExit(summary) }
         }

@@ -184,10 +184,10 @@ final class StateStoreTests: XCTestCase {
         let path = dir.file(".fleet/locked.state.json")
         let first = try StateStore(path: path, inventory: "i", playbook: "p")
         XCTAssertThrowsError(try StateStore(path: path, inventory: "i", playbook: "p")) { error in
-            guard let e = error as? StateError else { return XCTFail("\(type(of: error)): \(error)") }
-            XCTAssertEqual(e.path, path)
-            XCTAssertTrue(e.message.contains("another fleet run"), e.message)
-            XCTAssertTrue(e.message.contains(".lock"), e.message)
+            guard let e = error as? InventoryLock.Busy else { return XCTFail("\(type(of: error)): \(error)") }
+            XCTAssertEqual(e.lockFile, path + ".lock")
+            XCTAssertEqual(e.pid, getpid())
+            XCTAssertTrue(e.description.hasPrefix("i: in use by pid \(getpid())"), e.description)
         }
         // Another inventory's store is independent.
         let other = try StateStore(path: dir.file(".fleet/other.state.json"), inventory: "j", playbook: "p")
