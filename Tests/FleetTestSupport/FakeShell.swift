@@ -7,7 +7,7 @@ import Foundation
 ///
 /// Built-in commands work on a `FakeHost`'s virtual files and sysctl table: `true`, `false`, `:`,
 /// `exit`, `echo`, `printf %s`, `cat`, `test`/`[`, `mkdir`, `rm`, `chmod`, `sysctl`, `sha256sum`,
-/// `stat -c %a`, `cut -d X -fN`. Any other command goes to the host's `unknownCommand` closure.
+/// `sha256sum -c`, `stat -c %a`, `cut -d X -fN`. Any other command goes to the host's `unknownCommand` closure.
 public enum FakeShell {
     public struct SyntaxError: Error, CustomStringConvertible, Sendable {
         public var message: String
@@ -431,6 +431,23 @@ public enum FakeShell {
                     continue
                 }
                 host.setFile(f, data: file.data, mode: mode)
+            }
+            return status
+        case "sha256sum" where args.contains("-c"):
+            // `sha256sum -c [--status]`: "DIGEST  PATH" lines on stdin (a leading backslash: escaped path).
+            var status: Int32 = 0
+            for line in String(decoding: stdin, as: UTF8.self).split(separator: "\n") {
+                var text = String(line)
+                let escaped = text.hasPrefix("\\")
+                if escaped { text.removeFirst() }
+                guard let gap = text.range(of: "  ") else { status = 1; continue }
+                var path = String(text[gap.upperBound...])
+                if escaped {
+                    path = path.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\\\", with: "\\")
+                }
+                let ok = host.file(path).map { sha256Hex($0.data) == text[..<gap.lowerBound] } ?? false
+                if !ok { status = 1 }
+                if !args.contains("--status") { out.out("\(path): \(ok ? "OK" : "FAILED")\n") }
             }
             return status
         case "sha256sum":

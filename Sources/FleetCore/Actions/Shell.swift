@@ -39,7 +39,8 @@ public struct ShellAction: Action {
             if r.succeeded { return .ok("check passed: nothing to do") }
         }
         let r = try ctx.runChecked(command.render(ctx.vars, .shell), "command failed")
-        let line = r.stdoutText.split(separator: "\n").last.map(String.init) ?? ""
+        // Redacted before the 120-character cut, which could otherwise leave a piece of a secret.
+        let line = ctx.redactor.redact(r.stdoutText).split(separator: "\n").last.map(String.init) ?? ""
         let message = line.isEmpty ? "ran" : String(line.prefix(120))
         return changes ? .changed(message) : .ok(message)
     }

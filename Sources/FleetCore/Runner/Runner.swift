@@ -326,8 +326,10 @@ public final class Runner: @unchecked Sendable {
             host: task.host.name, step: task.step.name, status: status,
             exitCode: output?.exitCode, startedAt: started,
             durationMs: Int(Date().timeIntervalSince(started) * 1000),
-            stdoutTail: redactor.redact(tail(output?.stdoutText ?? "")),
-            stderrTail: redactor.redact(tail(output?.stderrText ?? "")),
+            // Redacted whole, then cut: a cut first could leave a piece of a secret the redactor
+            // no longer recognises.
+            stdoutTail: tail(redactor.redact(output?.stdoutText ?? "")),
+            stderrTail: tail(redactor.redact(output?.stderrText ?? "")),
             message: redactor.redact(message), digest: task.digest)
         if task.step.action.keepsOutput, let output {
             result.output = CommandOutput(stdout: redactor.redact(output.stdoutText), stderr: redactor.redact(output.stderrText))
