@@ -6,6 +6,7 @@ import Logging
 @main
 struct Fleet: ParsableCommand {
     static func main() {
+        ProcessSetup.apply()
         raiseOpenFileLimit()
         // Logs go to stderr; FLEET_LOG=info|debug|trace turns them up (default: warnings only).
         let level = ProcessInfo.processInfo.environment["FLEET_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning

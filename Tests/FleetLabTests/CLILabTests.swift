@@ -58,4 +58,88 @@ final class CLILabTests: LabTestCase {
         XCTAssertEqual(reset.status, 0, reset.output)
         XCTAssertGreaterThan(sshdLogLines(lab), logBefore)
     }
+
+    func writePlaybook(_ lab: Lab, _ name: String, _ text: String) throws -> String {
+        let path = lab.dir + "/\(name).playbook.toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// `fleet up --json | head -1`: the reader is gone after the first line. fleet must not die of
+    /// SIGPIPE (status 141) mid-run: output stops, every task still runs and the state is saved.
+    func testUpIntoAClosedPipeFinishesTheRunAndSavesTheState() throws {
+        let lab = try lab()
+        let fleet = try fleetBinary()
+        let inv = try lab.inventory(named: "pipe.toml") { $0 }
+        var book = ""
+        for i in 1...6 { book += "[[steps]]\nname = \"s\(i)\"\naction = \"shell\"\ncommand = \"echo step \(i) >> /root/pipe-count\"\n\n" }
+        let playbook = try writePlaybook(lab, "pipe", book)
+        lab.exec(1, "rm -f /root/pipe-count")
+        let statusFile = lab.dir + "/pipe.status"
+        let r = Lab.run(["/bin/bash", "-c", "\"$0\" up \"$1\" --playbook \"$2\" --json | head -1; echo ${PIPESTATUS[0]} > \"$3\"",
+                         fleet, inv.path, playbook, statusFile])
+        XCTAssertTrue(r.output.hasPrefix("{\"event\":\"run_started\"") || r.output.contains("run_started"), r.output)
+        let status = try String(contentsOfFile: statusFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(status, "0", "fleet's exit status (141: killed by SIGPIPE)")
+        XCTAssertEqual(lab.exec(1, "cat /root/pipe-count").output.split(separator: "\n").count, 6, "every step ran")
+        let state = try XCTUnwrap(try RunState.load(path: RunState.path(forInventory: inv.path)))
+        XCTAssertEqual(state.lastRun?.outcome, "finished")
+        XCTAssertEqual(state.hosts.values.first?.count, 6)
+    }
+
+    /// SIGHUP (the terminal closed) stops a run like Ctrl-C: running tasks end `interrupted`, the state
+    /// is saved, exit 130. The process runs with core dumps off.
+    func testSIGHUPStopsARunAsInterruptedAndCoreDumpsAreOff() throws {
+        let lab = try lab()
+        let fleet = try fleetBinary()
+        let inv = try lab.inventory(named: "hup.toml") { $0 }
+        let playbook = try writePlaybook(lab, "hup", """
+            [[steps]]
+            name = "long"
+            action = "shell"
+            command = "sleep 30"
+            """)
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let args = [fleet, "up", inv.path, "--playbook", playbook, "--json"]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        XCTAssertEqual(posix_spawn(&pid, fleet, &actions, nil, &argv, environ), 0)
+        close(fds[1])
+        let reader = FileHandle(fileDescriptor: fds[0], closeOnDealloc: true)
+        // Wait (by reading its output, no sleeping) until the long task has started on the host.
+        var seen = ""
+        while !seen.contains("\"task_started\"") {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        XCTAssertTrue(seen.contains("task_started"), seen)
+        let limits = (try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)) ?? ""
+        let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }.map(String.init) ?? ""
+        XCTAssertEqual(core.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).prefix(2).map(String.init),
+                       ["0", "0"], core)
+        kill(pid, SIGHUP)
+        var rest = Data()
+        while true {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            rest += chunk
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        XCTAssertEqual(status & 0x7f, 0, "fleet was killed by signal \(status & 0x7f)")
+        XCTAssertEqual((status >> 8) & 0xff, 130)
+        XCTAssertTrue(String(decoding: rest, as: UTF8.self).contains("\"interrupted\""))
+        let state = try XCTUnwrap(try RunState.load(path: RunState.path(forInventory: inv.path)))
+        XCTAssertEqual(state.lastRun?.outcome, "interrupted")
+        XCTAssertEqual(state.hosts.values.first?["long"]?.status, .interrupted)
+    }
 }

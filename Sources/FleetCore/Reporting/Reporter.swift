@@ -25,19 +25,32 @@ extension Reporter {
 /// Where reporters write: stdout by default, a buffer in tests.
 public final class OutputSink: @unchecked Sendable {
     private let lock = NSLock()
-    private let handle: FileHandle?
+    private let descriptor: Int32?
     private var buffer = ""
+    /// The reader went away (EPIPE) or the file failed: later output is dropped, the run goes on.
+    private var broken = false
 
     public static let stdout = OutputSink(handle: .standardOutput)
     public static let stderr = OutputSink(handle: .standardError)
 
-    public init(handle: FileHandle?) { self.handle = handle }
+    public init(handle: FileHandle?) { descriptor = handle?.fileDescriptor }
     /// A sink that keeps what it is given (for tests).
     public static func memory() -> OutputSink { OutputSink(handle: nil) }
 
+    /// Writes all of `text`, or stops writing for good at the first error (a closed pipe: with
+    /// SIGPIPE ignored, `fleet up --json | head -1` ends the output, not the run).
     public func write(_ text: String) {
         lock.lock(); defer { lock.unlock() }
-        if let handle { handle.write(Data(text.utf8)) } else { buffer += text }
+        guard let descriptor else { buffer += text; return }
+        guard !broken else { return }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { broken = true; return }
+            offset += n
+        }
     }
 
     public var text: String {

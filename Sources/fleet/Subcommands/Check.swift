@@ -24,7 +24,7 @@ extension Fleet {
         }
 
         func emit(_ f: CheckFinding) {
-            FileHandle.standardOutput.write(Data(Self.text(f, json: json).utf8))
+            OutputSink.stdout.write(Self.text(f, json: json))
         }
 
         func run() throws {
@@ -48,7 +48,7 @@ extension Fleet {
                                       forks: inv.ssh.forks, storage: storage, onHost: { host, found in
                 var text = found.map { Self.text($0, json: json) }.joined()
                 if found.isEmpty, !json { text = "\(host.name) ok: ready for up\n" }
-                FileHandle.standardOutput.write(Data(text.utf8))
+                OutputSink.stdout.write(text)
             }, onRunner: { runner in
                 handler = InterruptHandler { interrupted.withLock { $0 = true }; runner.interrupt() }
             })

@@ -35,7 +35,7 @@ extension Fleet {
             let (results, interrupted) = ExecVerb.run(
                 command: command.joined(separator: " "), inventory: inventory, hosts: target.hosts(in: inventory),
                 forks: forks ?? inventory.ssh.forks, timeout: timeout, connector: SSHConnector(),
-                onResult: { r in FileHandle.standardOutput.write(Data(((json ? r.jsonLine : r.human) + "\n").utf8)) },
+                onResult: { r in OutputSink.stdout.write(((json ? r.jsonLine : r.human) + "\n")) },
                 onRunner: { runner in handler = InterruptHandler { runner.interrupt() } })
             _ = handler
             if interrupted { throw ExitCode(130) }

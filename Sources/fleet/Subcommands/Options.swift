@@ -58,7 +58,7 @@ func lockInventory(_ inventory: String) throws -> InventoryLock {
 let defaultPlaybook = "playbooks/k3s-ipv6.toml"
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    OutputSink.stderr.write(text + "\n")
 }
 
 /// Every action a playbook may name: the built-in ones and the K3s steps.
@@ -70,12 +70,12 @@ var actionRegistry: ActionRegistry {
 
 func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
-/// Stops the runner on SIGINT/SIGTERM: running tasks end `interrupted`, the state is saved.
+/// Stops the runner on SIGINT, SIGTERM and SIGHUP (a closed terminal): running tasks end `interrupted`, the state is saved.
 final class InterruptHandler: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
 
     init(_ onSignal: @escaping @Sendable () -> Void) {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig, SIG_IGN)
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler {

@@ -75,15 +75,15 @@ extension Fleet {
                 text += "\(h.name) (\(h.role.rawValue)):\n"
                 for line in ResetVerb.describe(h, sysctl: sysctl, staying: request.staying) { text += "  \(line)\n" }
             }
-            FileHandle.standardOutput.write(Data(text.utf8))
+            OutputSink.stdout.write(text)
             guard isTerminal(0) else {
                 printError("not a terminal: give --yes to reset without asking")
                 throw ExitCode(2)
             }
-            FileHandle.standardOutput.write(Data("Reset \(request.hosts.count) host(s)? [y/N] ".utf8))
+            OutputSink.stdout.write("Reset \(request.hosts.count) host(s)? [y/N] ")
             let answer = (readLine() ?? "").trimmingCharacters(in: .whitespaces).lowercased()
             guard answer == "y" || answer == "yes" else {
-                FileHandle.standardOutput.write(Data("nothing done\n".utf8))
+                OutputSink.stdout.write("nothing done\n")
                 throw ExitCode(1)
             }
         }

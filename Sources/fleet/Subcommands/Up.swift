@@ -80,7 +80,7 @@ func runLive<T>(json: Bool, plain: (@Sendable (TaskResult) -> String)? = nil,
     if json {
         reporter = JSONLinesReporter()
     } else if let plain {
-        reporter = EachResultReporter { r in FileHandle.standardOutput.write(Data(plain(r).utf8)) }
+        reporter = EachResultReporter { r in OutputSink.stdout.write(plain(r)) }
     } else {
         reporter = isTerminal(1) ? TerminalReporter() as Reporter : PlainReporter()
     }
