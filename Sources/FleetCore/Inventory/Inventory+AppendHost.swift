@@ -45,7 +45,7 @@ extension Inventory {
         let appended = try parse(toml: updated, path: path, schema: schema)
 
         do {
-            try AtomicFile.write(Data(updated.utf8), to: InventoryPaths.absolutePath(path))
+            try AtomicFile.write(Data(updated.utf8), to: InventoryPaths.absolutePath(path), followLink: true)
         } catch let failure as AtomicFile.Failure {
             throw InventoryError(file: path, message: "cannot write the inventory file: \(failure.reason)")
         }
