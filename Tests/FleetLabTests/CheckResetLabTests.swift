@@ -146,4 +146,49 @@ final class CheckResetLabTests: LabTestCase {
         XCTAssertTrue(verify.message.contains("checkreset-3 "), verify.message)
         XCTAssertEqual(lab.exec(3, "/usr/local/bin/systemctl is-active k3s-agent").status, 0)
     }
+
+    /// Counts the connections the runner opens, per host.
+    final class CountingConnector: Connector, @unchecked Sendable {
+        let inner = SSHConnector()
+        let counts = Locked<[String: Int]>([:])
+        func connect(to host: FleetCore.Host) throws -> Connection {
+            counts.withLock { $0[host.name, default: 0] += 1 }
+            return try inner.connect(to: host)
+        }
+    }
+
+    /// Drops its connection to the first server (its sshd session is killed), then asks again.
+    struct DropThenAsk: Action {
+        func inputs(host: FleetCore.Host, inventory: Inventory) -> String { "drop" }
+        func plan(_ vars: TemplateVariables) -> [String] { ["drop the connection to the first server, then ask it again"] }
+        func run(_ ctx: TaskContext) throws -> ActionOutcome {
+            let server = ctx.inventory.servers[0]
+            let before = try ctx.connection(to: server).run("echo $PPID", stdin: nil, timeout: 10)
+            // The shell's parent is the connection's sshd session: killing it drops the connection.
+            let dropped = (try? ctx.connection(to: server).run("kill -9 $PPID; sleep 5", stdin: nil, timeout: 10))
+            guard dropped == nil || !(dropped!.succeeded) else { throw TaskFailure("the connection did not drop") }
+            let after = try ctx.connection(to: server).run("echo $PPID", stdin: nil, timeout: 10)
+            return .ok("sessions \(before.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) "
+                       + "\(after.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    func test3_ATaskReachesAnotherHostAndReconnectsAfterADrop() throws {
+        let lab = try lab()
+        let inv = try lab.inventory()
+        let connector = CountingConnector()
+        let agent = inv.agents[0].name
+        let book = Playbook(name: "t", path: "t", steps: [
+            Step(name: "drop", target: .hosts([agent]), actionName: "drop", action: DropThenAsk()),
+        ])
+        let summary = PlaybookRun.runReadOnly(inventory: inv, playbook: book, command: "test", connector: connector,
+                                              reporter: JSONLinesReporter(out: OutputSink.memory()))
+        let r = try XCTUnwrap(summary.result(host: agent, step: "drop"))
+        XCTAssertEqual(r.status, .ok, r.message)
+        let pids = r.message.split(separator: " ").dropFirst()
+        XCTAssertEqual(pids.count, 2, r.message)
+        XCTAssertNotEqual(pids.first, pids.last, "the second question came over a new session: \(r.message)")
+        XCTAssertEqual(connector.counts.withLock { $0 }, [agent: 1, inv.servers[0].name: 2],
+                       "its own host once; the server once, and once more after the drop")
+    }
 }
