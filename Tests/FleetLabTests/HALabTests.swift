@@ -175,10 +175,10 @@ final class HALabTests: LabTestCase {
             throw XCTSkip("no kubectl at \(kubectl) on this machine: the kubeconfig is not checked with a real client")
         }
         let inv = try lab.inventory()
-        let text = try Kubeconfig.fetch(inventory: inv, connector: SSHConnector(), server: "hatest-2")
+        let text = try KubeconfigVerb.fetch(inventory: inv, connector: SSHConnector(), server: "hatest-2")
         XCTAssertTrue(text.contains("server: https://[\(lab.hosts[1].address)]:6443"), text)
         let path = lab.dir + "/hatest-2.kubeconfig"
-        try Kubeconfig.save(text, to: path)
+        try KubeconfigVerb.save(text, to: path)
         let home = lab.dir + "/kubectl-home"
         let env = "env -u HTTPS_PROXY -u https_proxy -u HTTP_PROXY -u http_proxy -u ALL_PROXY -u all_proxy HOME=\(home)"
         let r = Lab.run(["/bin/sh", "-c", "\(env) \(kubectl) --kubeconfig \(path) --request-timeout=30s get nodes -o name 2>&1"])

@@ -195,10 +195,10 @@ final class K3sLabTests: LabTestCase {
         let original = try String(contentsOfFile: path, encoding: .utf8)
         let before = (1...5).map { sshdLogLines(lab, $0) }
 
-        let request = AddWorker.Request(inventoryPath: path, name: "k3stest-5", address: lab.hosts[4].address)
+        let request = AddWorkerVerb.Request(inventoryPath: path, name: "k3stest-5", address: lab.hosts[4].address)
         let lock = try InventoryLock.acquire(inventory: path)
         defer { lock.release() }
-        let (inv, added) = try AddWorker.append(request, lock: lock)
+        let (inv, added) = try AddWorkerVerb.append(request, lock: lock)
         XCTAssertTrue(added)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertTrue(text.hasPrefix(original), "the inventory's text is kept")
@@ -209,7 +209,7 @@ final class K3sLabTests: LabTestCase {
         let scanner = CommandLineScanner()
         scanner.start()
         let start = Date()
-        let summaries = try AddWorker.run(inventory: inv, playbook: try playbook(), worker: "k3stest-5",
+        let summaries = try AddWorkerVerb.run(inventory: inv, playbook: try playbook(), worker: "k3stest-5",
                                           connector: SSHConnector(), reporter: JSONLinesReporter(out: sink), lock: lock)
         let seconds = Date().timeIntervalSince(start)
         scanner.stop()
@@ -236,10 +236,10 @@ final class K3sLabTests: LabTestCase {
         XCTAssertGreaterThan(after[4], before[4])
 
         // Again: nothing to add, nothing to change, still no other agent touched.
-        let (again, addedAgain) = try AddWorker.append(request, lock: lock)
+        let (again, addedAgain) = try AddWorkerVerb.append(request, lock: lock)
         XCTAssertFalse(addedAgain)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), text)
-        let rerun = try AddWorker.run(inventory: again, playbook: try playbook(), worker: "k3stest-5",
+        let rerun = try AddWorkerVerb.run(inventory: again, playbook: try playbook(), worker: "k3stest-5",
                                       connector: SSHConnector(), reporter: JSONLinesReporter(out: OutputSink.memory()),
                                       lock: lock)
         let notOK = rerun.flatMap(\.results).filter { $0.status != .ok }.map { "\($0.host) \($0.step): \($0.message)" }
@@ -255,9 +255,9 @@ final class K3sLabTests: LabTestCase {
             throw XCTSkip("no kubectl at \(kubectl) on this machine: the kubeconfig is not checked with a real client")
         }
         let inv = try Inventory.load(path: try clusterInventoryPath(lab))
-        let text = try Kubeconfig.fetch(inventory: inv, connector: SSHConnector())
-        let path = Kubeconfig.defaultOutput(for: inv)
-        try Kubeconfig.save(text, to: path)
+        let text = try KubeconfigVerb.fetch(inventory: inv, connector: SSHConnector())
+        let path = KubeconfigVerb.defaultOutput(for: inv)
+        try KubeconfigVerb.save(text, to: path)
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, 0o600)
         XCTAssertTrue(text.contains("server: https://[\(lab.hosts[0].address)]:6443"), text)
         XCTAssertFalse(text.contains("default"))

@@ -50,11 +50,11 @@ extension Fleet {
         func run() throws {
             let lock = try lockInventory(inventory)
             defer { lock.release() }
-            let request = FleetSteps.AddWorker.Request(inventoryPath: inventory, name: name, address: address,
+            let request = AddWorkerVerb.Request(inventoryPath: inventory, name: name, address: address,
                                                        user: user, port: port, identity: identity, nodeIP: nodeIP)
             let inv: Inventory
             do {
-                let (loaded, added) = try FleetSteps.AddWorker.append(request, lock: lock)
+                let (loaded, added) = try AddWorkerVerb.append(request, lock: lock)
                 inv = loaded
                 printError(added ? "\(inventory): added \(name) [\(address)]" : "\(inventory): \(name) is already listed")
             } catch {
@@ -64,7 +64,7 @@ extension Fleet {
             for w in inv.warnings { printError("\(w)") }
             let book = try loadPlaybook(playbook, inventory: inv)
             let summaries = try runLive(json: json) { reporter, onRunner in
-                try FleetSteps.AddWorker.run(inventory: inv, playbook: book, worker: name, connector: SSHConnector(),
+                try AddWorkerVerb.run(inventory: inv, playbook: book, worker: name, connector: SSHConnector(),
                                              reporter: reporter, lock: lock, onRunner: onRunner)
             }
             if let bad = summaries.first(where: { !$0.succeeded }) { throw failureExit(bad) }

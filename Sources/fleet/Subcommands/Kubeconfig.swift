@@ -28,10 +28,10 @@ extension Fleet {
             let lock = try lockInventory(inventory)
             defer { lock.release() }
             let inv = try InventoryOptions.parse([inventory]).load()
-            let path = output ?? FleetSteps.Kubeconfig.defaultOutput(for: inv)
+            let path = output ?? KubeconfigVerb.defaultOutput(for: inv)
             do {
-                let text = try FleetSteps.Kubeconfig.fetch(inventory: inv, connector: SSHConnector(), server: server)
-                try FleetSteps.Kubeconfig.save(text, to: path)
+                let text = try KubeconfigVerb.fetch(inventory: inv, connector: SSHConnector(), server: server)
+                try KubeconfigVerb.save(text, to: path)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)

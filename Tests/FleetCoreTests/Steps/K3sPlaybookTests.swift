@@ -199,7 +199,7 @@ final class K3sPlaybookTests: XCTestCase {
     func testAddWorkerTouchesOnlyTheNewHostAndTheServer() throws {
         let inv = try inventory([("s1", .server), ("a1", .agent), ("a2", .agent), ("new", .agent)])
         let book = try playbook()
-        let runs = AddWorker.runs(playbook: book, inventory: inv, worker: "new")
+        let runs = AddWorkerVerb.runs(playbook: book, inventory: inv, worker: "new")
         XCTAssertEqual(runs.count, 2)
         let join = Planner.plan(inventory: inv, playbook: book, limit: runs[0].limit, steps: runs[0].steps)
         XCTAssertEqual(join.map { "\($0.host.name) \($0.step.name)" }, [

@@ -30,7 +30,7 @@ final class KubeconfigTests: XCTestCase {
         """
 
     func testPointsAtTheServerAndRenamesDefault() throws {
-        let out = try Kubeconfig.rewrite(Self.k3sYAML, clusterName: "lab", host: "[fd42:f1ee:7:1::1:1]")
+        let out = try KubeconfigVerb.rewrite(Self.k3sYAML, clusterName: "lab", host: "[fd42:f1ee:7:1::1:1]")
         XCTAssertEqual(out, """
             apiVersion: v1
             clusters:
@@ -57,7 +57,7 @@ final class KubeconfigTests: XCTestCase {
 
     func testIPv4LoopbackCustomPortAndNamesThatLookLikeOtherTypes() throws {
         let text = Self.k3sYAML.replacingOccurrences(of: "https://[::1]:6443", with: "https://127.0.0.1:7443")
-        let out = try Kubeconfig.rewrite(text, clusterName: "0600", host: "[2001:db8::10]")
+        let out = try KubeconfigVerb.rewrite(text, clusterName: "0600", host: "[2001:db8::10]")
         XCTAssertTrue(out.contains("server: https://[2001:db8::10]:7443\n"), out)
         XCTAssertTrue(out.contains("current-context: \"0600\"\n"), "a name is always a string: \(out)")
         XCTAssertFalse(out.contains("default"), out)
@@ -71,30 +71,30 @@ final class KubeconfigTests: XCTestCase {
                 token: abc
 
             """)
-        let out = try Kubeconfig.rewrite(text, clusterName: "prod", host: "[fd00::1]")
+        let out = try KubeconfigVerb.rewrite(text, clusterName: "prod", host: "[fd00::1]")
         XCTAssertTrue(out.contains("- name: someone-else\n  user:\n    token: abc\n"), out)
         XCTAssertTrue(out.contains("- name: \"prod\"\n"), out)
     }
 
     func testRefusesWhatIsNotAKubeconfig() {
-        XCTAssertThrowsError(try Kubeconfig.rewrite("just text", clusterName: "x", host: "[fd00::1]"))
-        XCTAssertThrowsError(try Kubeconfig.rewrite("a: [1, 2", clusterName: "x", host: "[fd00::1]"))
-        XCTAssertThrowsError(try Kubeconfig.rewrite("kind: Config\n", clusterName: "x", host: "[fd00::1]"))
+        XCTAssertThrowsError(try KubeconfigVerb.rewrite("just text", clusterName: "x", host: "[fd00::1]"))
+        XCTAssertThrowsError(try KubeconfigVerb.rewrite("a: [1, 2", clusterName: "x", host: "[fd00::1]"))
+        XCTAssertThrowsError(try KubeconfigVerb.rewrite("kind: Config\n", clusterName: "x", host: "[fd00::1]"))
     }
 
     func testPort() {
-        XCTAssertEqual(Kubeconfig.port(of: "https://[::1]:6443"), 6443)
-        XCTAssertEqual(Kubeconfig.port(of: "https://[::1]:16443/"), 16443)
-        XCTAssertEqual(Kubeconfig.port(of: "https://[::1]"), 6443)
-        XCTAssertEqual(Kubeconfig.port(of: "https://127.0.0.1:7443"), 7443)
+        XCTAssertEqual(KubeconfigVerb.port(of: "https://[::1]:6443"), 6443)
+        XCTAssertEqual(KubeconfigVerb.port(of: "https://[::1]:16443/"), 16443)
+        XCTAssertEqual(KubeconfigVerb.port(of: "https://[::1]"), 6443)
+        XCTAssertEqual(KubeconfigVerb.port(of: "https://127.0.0.1:7443"), 7443)
     }
 
     func testSavesWithMode0600AndReplacesAtomically() throws {
         let dir = try ScratchDirectory()
         defer { dir.remove() }
         let path = dir.file("sub/lab.kubeconfig")
-        try Kubeconfig.save("one\n", to: path)
-        try Kubeconfig.save("two\n", to: path)
+        try KubeconfigVerb.save("one\n", to: path)
+        try KubeconfigVerb.save("two\n", to: path)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "two\n")
         let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
@@ -103,7 +103,7 @@ final class KubeconfigTests: XCTestCase {
 
     func testDefaultOutputIsBesideTheInventory() {
         let inv = Fixtures.inventory([("s1", .server)], path: "/srv/clusters/inventory/prod.toml", clusterName: "prod")
-        XCTAssertEqual(Kubeconfig.defaultOutput(for: inv), "/srv/clusters/inventory/prod.kubeconfig")
+        XCTAssertEqual(KubeconfigVerb.defaultOutput(for: inv), "/srv/clusters/inventory/prod.kubeconfig")
     }
 
     func testServerChoiceIsAServerOrATLSSAN() throws {
@@ -112,23 +112,23 @@ final class KubeconfigTests: XCTestCase {
         cluster.tlsSAN = ["k3s.example.org", "2001:db8::100"]
         let inv = try Inventory(path: base.path, cluster: cluster, k3s: base.k3s, hosts: base.hosts)
 
-        let first = try Kubeconfig.endpoint(nil, in: inv)
+        let first = try KubeconfigVerb.endpoint(nil, in: inv)
         XCTAssertEqual(first.read.name, "s1")
         XCTAssertEqual(first.host, "[fd00:10::1]")
-        let s2 = try Kubeconfig.endpoint("s2", in: inv)
+        let s2 = try KubeconfigVerb.endpoint("s2", in: inv)
         XCTAssertEqual(s2.read.name, "s2", "read from the chosen server")
         XCTAssertEqual(s2.host, "[fd00:10::2]")
-        XCTAssertEqual(try Kubeconfig.endpoint("fd00:10:0::3", in: inv).read.name, "s3", "a server's node_ip names it too")
-        let name = try Kubeconfig.endpoint("k3s.example.org", in: inv)
+        XCTAssertEqual(try KubeconfigVerb.endpoint("fd00:10:0::3", in: inv).read.name, "s3", "a server's node_ip names it too")
+        let name = try KubeconfigVerb.endpoint("k3s.example.org", in: inv)
         XCTAssertEqual(name.read.name, "s1")
         XCTAssertEqual(name.host, "k3s.example.org")
-        XCTAssertEqual(try Kubeconfig.endpoint("[2001:DB8:0::100]", in: inv).host, "[2001:db8::100]")
-        XCTAssertThrowsError(try Kubeconfig.endpoint("a1", in: inv)) { error in
+        XCTAssertEqual(try KubeconfigVerb.endpoint("[2001:DB8:0::100]", in: inv).host, "[2001:db8::100]")
+        XCTAssertThrowsError(try KubeconfigVerb.endpoint("a1", in: inv)) { error in
             XCTAssertTrue("\(error)".contains("--server \"a1\" is neither a server of"), "\(error)")
             XCTAssertTrue("\(error)".contains("(s1, s2, s3)") && "\(error)".contains("k3s.example.org, 2001:db8::100"), "\(error)")
         }
 
-        let out = try Kubeconfig.rewrite(Self.k3sYAML, clusterName: "lab", host: name.host)
+        let out = try KubeconfigVerb.rewrite(Self.k3sYAML, clusterName: "lab", host: name.host)
         XCTAssertTrue(out.contains("server: https://k3s.example.org:6443\n"), out)
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 /// server, which produces what the join needs), then the playbook's verify step(s) on the first
 /// server. No other host is touched. Running it again changes nothing; it also finishes a host that
 /// is in the inventory but never joined.
-public enum AddWorker {
+public enum AddWorkerVerb {
     public struct Request: Sendable {
         public var inventoryPath: String
         public var name: String

@@ -7,7 +7,7 @@ import Yams
 /// K3s writes `https://[::1]:6443` (or `127.0.0.1`) and names its cluster, context and user
 /// `default`. The copy points every cluster at `https://[<server node_ip>]:<port>` and renames
 /// `default` to the cluster's name, so that several clusters' files can be merged.
-public enum Kubeconfig {
+public enum KubeconfigVerb {
     public static let remotePath = "/etc/rancher/k3s/k3s.yaml"
 
     public struct RewriteError: Error, CustomStringConvertible, Sendable {
