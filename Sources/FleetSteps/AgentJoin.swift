@@ -33,7 +33,7 @@ public struct K3sAgentAction: Action {
         return try K3sInstall.inputs(role: .agent, config: config, inventory: inventory, secret: secret, wait: wait)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         [
             "write \(K3sConfigFile.path) (0600): server \(vars["registration_url"]), node-ip \(vars["host.node_ip"]), "
                 + "token-file \(K3sConfigFile.tokenPath)",

@@ -35,7 +35,7 @@ public struct IPv6ForwardingAction: Action {
         Inputs(file: file, raInterface: host.raInterface)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         let iface = vars["host.ra_interface"].isEmpty ? "<default-route interface>" : vars["host.ra_interface"]
         return ["write \(file): net.ipv6.conf.all.forwarding = 1, net.ipv6.conf.default.forwarding = 1, "
                 + "net.ipv6.conf.\(iface).accept_ra = 2, net.ipv6.conf.default.accept_ra = 2; apply; read back"]

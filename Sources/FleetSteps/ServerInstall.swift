@@ -38,7 +38,7 @@ public struct K3sServerAction: Action {
                                      wait: wait)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         let joining = vars["host.name"] != vars["first_server.name"]
         return [
             "write \(K3sConfigFile.path) (0600): "

@@ -214,7 +214,7 @@ public struct LonghornPrereqsAction: Action {
 
     public func inputs(host: FleetCore.Host, inventory: Inventory) -> Inputs { Inputs(install: install) }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         ["check Longhorn node prerequisites: " + StoragePrereqs.tools.joined(separator: ", ") + ", iscsid active; "
             + (install ? "install missing packages and enable iscsid" : "report only (install = false)")]
     }

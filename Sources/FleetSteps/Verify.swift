@@ -295,7 +295,7 @@ public struct K3sVerifyAction: Action {
                wait: wait, interval: interval)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         ["until every host is a Ready node with its node_ip and role (servers control-plane), pod CIDRs and pod IPs in \(vars["cluster.cluster_cidr"]) "
             + "and service IPs in \(vars["cluster.service_cidr"]) (every \(interval) s, at most \(Int(wait)) s)"]
     }

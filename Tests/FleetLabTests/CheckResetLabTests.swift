@@ -160,7 +160,7 @@ final class CheckResetLabTests: LabTestCase {
     /// Drops its connection to the first server (its sshd session is killed), then asks again.
     struct DropThenAsk: Action {
         func inputs(host: FleetCore.Host, inventory: Inventory) -> String { "drop" }
-        func plan(_ vars: TemplateVariables) -> [String] { ["drop the connection to the first server, then ask it again"] }
+        func describe(_ vars: TemplateVariables) -> [String] { ["drop the connection to the first server, then ask it again"] }
         func run(_ ctx: TaskContext) throws -> ActionOutcome {
             let server = ctx.inventory.servers[0]
             let before = try ctx.connection(to: server).run("echo $PPID", stdin: nil, timeout: 10)

@@ -178,7 +178,7 @@ public enum FakeRun {
     public static func run(_ playbook: Playbook, inventory: Inventory, fleet: FakeFleet, forks: Int = 10,
                            limit: Set<String>? = nil, previous: RunState? = nil, state: StateStore? = nil,
                            reporter: Reporter? = nil, redactor: Redactor = Redactor()) -> RunSummary {
-        let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: limit, retryFailed: previous)
+        let tasks = Planner.tasks(inventory: inventory, playbook: playbook, limit: limit, retryFailed: previous)
         let runner = Runner(inventory: inventory, tasks: tasks, connector: fleet, options: RunOptions(forks: forks),
                             reporter: reporter ?? RecordingReporter(clock: fleet.clock), state: state, redactor: redactor)
         return runner.run()
@@ -212,7 +212,7 @@ public enum FakeRun {
 
     public static func start(_ playbook: Playbook, inventory: Inventory, fleet: FakeFleet, forks: Int = 10,
                              reporter: Reporter? = nil, redactor: Redactor = Redactor()) -> Background {
-        let tasks = Planner.plan(inventory: inventory, playbook: playbook)
+        let tasks = Planner.tasks(inventory: inventory, playbook: playbook)
         let runner = Runner(inventory: inventory, tasks: tasks, connector: fleet, options: RunOptions(forks: forks),
                             reporter: reporter ?? RecordingReporter(clock: fleet.clock), state: nil, redactor: redactor)
         return Background(runner: runner)

@@ -17,7 +17,7 @@ public protocol Action: Sendable {
     func inputs(host: Host, inventory: Inventory) throws -> Inputs
     /// What the step will do on one host, in words, for `--dry-run`. Not part of the digest.
     /// Never contains a secret.
-    func plan(_ vars: TemplateVariables) -> [String]
+    func describe(_ vars: TemplateVariables) -> [String]
     /// Runs the step on one host. Throws `TaskFailure` when it fails.
     func run(_ ctx: TaskContext) throws -> ActionOutcome
     /// The task's result carries its last command's whole output (`TaskResult.output`), for a verb

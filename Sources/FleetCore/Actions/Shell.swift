@@ -29,7 +29,7 @@ public struct ShellAction: Action {
         return Inputs(check: check?.render(vars, .shell), command: command.render(vars, .shell), changes: changes)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         (check.map { ["check: " + $0.render(vars, .shell)] } ?? []) + [command.render(vars, .shell)]
     }
 
@@ -76,7 +76,7 @@ public struct WaitForAction: Action {
                interval: interval)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         ["until \(command.render(vars, .shell)) (every \(interval) s, at most \(timeout) s)"]
     }
 

@@ -56,7 +56,7 @@ public struct SysctlAction: Action {
         Inputs(file: file, content: fileContent)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         ["write \(file):"] + values.map { "  \($0.key) = \($0.value)" } + ["sysctl -w (keys that differ); read back"]
     }
 

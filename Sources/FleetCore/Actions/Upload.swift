@@ -77,7 +77,7 @@ public struct UploadAction: Action {
         return inputs
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         let what: String
         switch source {
         case .file(let path):
@@ -156,7 +156,7 @@ public struct FetchSecretAction: Action {
         Inputs(path: path.render(TemplateVariables(host: host, inventory: inventory), .plain), secret: name)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         ["read \(path.render(vars, .plain)) into <secret \(name)>"]
     }
 

@@ -27,7 +27,7 @@ public enum PlaybookRun {
     /// What `--dry-run` prints: per host and step, the rendered commands and inputs, secrets masked.
     public static func dryRun(inventory: Inventory, playbook: Playbook, options: Options) throws -> String {
         let previous = options.retryFailed ? try RunState.load(path: RunState.path(forInventory: inventory.path)) : nil
-        let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
+        let tasks = Planner.tasks(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
                                  retryFailed: previous)
         var out = "dry run: \(tasks.count) task(s), nothing is changed\n"
         for t in tasks {
@@ -38,7 +38,7 @@ public enum PlaybookRun {
             if let n = t.step.serial { out += ", at most \(n) host(s) at once, in inventory order" }
             if !t.step.after.isEmpty { out += ", after \(t.step.after.joined(separator: ", ")) ended everywhere" }
             out += "\n"
-            for line in t.step.action.plan(vars) { out += "    \(line)\n" }
+            for line in t.step.action.describe(vars) { out += "    \(line)\n" }
         }
         return out
     }
@@ -56,7 +56,7 @@ public enum PlaybookRun {
         let store = options.recordsState
             ? try StateStore(path: statePath, inventory: inventory.path, playbook: playbook.path, lock: lock) : nil
         let previous = options.retryFailed ? store?.snapshot : nil
-        let tasks = Planner.plan(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
+        let tasks = Planner.tasks(inventory: inventory, playbook: playbook, limit: options.limit, steps: options.steps,
                                  retryFailed: previous)
         let runner = Runner(inventory: inventory, tasks: tasks, connector: connector,
                             options: RunOptions(forks: options.forks ?? inventory.ssh.forks, command: options.command),
@@ -75,7 +75,7 @@ public enum PlaybookRun {
     public static func runReadOnly(inventory: Inventory, playbook: Playbook, forks: Int? = nil, command: String,
                                    connector: Connector, reporter: Reporter, redactor: Redactor = Redactor(),
                                    onRunner: (Runner) -> Void = { _ in }) -> RunSummary {
-        let tasks = Planner.plan(inventory: inventory, playbook: playbook)
+        let tasks = Planner.tasks(inventory: inventory, playbook: playbook)
         let runner = Runner(inventory: inventory, tasks: tasks, connector: connector,
                             options: RunOptions(forks: forks ?? inventory.ssh.forks, command: command),
                             reporter: reporter, state: nil, redactor: redactor)

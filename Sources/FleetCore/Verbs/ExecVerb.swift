@@ -20,7 +20,7 @@ public enum ExecVerb {
 
         public func inputs(host: Host, inventory: Inventory) -> [String] { [command] }
 
-        public func plan(_ vars: TemplateVariables) -> [String] { [command] }
+        public func describe(_ vars: TemplateVariables) -> [String] { [command] }
 
         public func run(_ ctx: TaskContext) throws -> ActionOutcome {
             let r = try ctx.run(command, timeout: timeout)

@@ -66,7 +66,7 @@ public struct StatusReport: Sendable, Encodable {
     struct ProbeAction: Action {
         let record: @Sendable (String, Double) -> Void
         func inputs(host: Host, inventory: Inventory) -> String { "true" }
-        func plan(_ vars: TemplateVariables) -> [String] { ["time a no-op command (true)"] }
+        func describe(_ vars: TemplateVariables) -> [String] { ["time a no-op command (true)"] }
         func run(_ ctx: TaskContext) throws -> ActionOutcome {
             let ms = (try ctx.connection.timeNoOpCommand() * 10000).rounded() / 10
             record(ctx.host.name, ms)

@@ -22,7 +22,7 @@ public struct K3sPreflightAction: Action {
         PreflightExpectation(host: host, inventory: inventory, allowDynamicAddress: allowDynamicAddress)
     }
 
-    public func plan(_ vars: TemplateVariables) -> [String] {
+    public func describe(_ vars: TemplateVariables) -> [String] {
         ["check IPv6: node_ip \(vars["host.node_ip"]) present, global and static; default route; probe; "
             + "IPv6 nameserver; ::1 localhost" + (allowDynamicAddress ? " (dynamic address allowed)" : "")]
     }

@@ -220,7 +220,7 @@ public enum CheckVerb {
 
         func inputs(host: FleetCore.Host, inventory: Inventory) -> Bool { storage }
 
-        func plan(_ vars: TemplateVariables) -> [String] {
+        func describe(_ vars: TemplateVariables) -> [String] {
             ["gather preflight, disk, init system and installed K3s facts" + (storage ? ", and Longhorn's prerequisites" : "")
                 + " (read-only)"]
         }

@@ -109,7 +109,7 @@ public enum ResetVerb {
             ["sysctl": String(sysctl), "staying": staying?.name ?? ""]
         }
 
-        func plan(_ vars: TemplateVariables) -> [String] {
+        func describe(_ vars: TemplateVariables) -> [String] {
             ResetVerb.describe(name: vars["host.name"], role: vars["host.role"] == HostRole.server.rawValue ? .server : .agent,
                                sysctl: sysctl, staying: staying)
         }

@@ -49,7 +49,7 @@ final class SysctlActionTests: XCTestCase {
     }
 
     func testPlanShowsFileAndValues() {
-        let plan = action.plan(TemplateVariables(values: [:]))
+        let plan = action.describe(TemplateVariables(values: [:]))
         XCTAssertEqual(plan.first, "write \(file):")
         XCTAssertTrue(plan.contains("  net.ipv6.conf.all.forwarding = 1"), "\(plan)")
     }

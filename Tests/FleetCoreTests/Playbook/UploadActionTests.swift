@@ -115,7 +115,7 @@ final class UploadActionTests: XCTestCase {
             """)
         let book = try Playbook.load(path: path, registry: .builtIn)
         let inventory = Fixtures.inventory([("s1", .server)])
-        let before = Planner.plan(inventory: inventory, playbook: book)[0].digest
+        let before = Planner.tasks(inventory: inventory, playbook: book)[0].digest
 
         let fleet = FakeFleet()
         let summary = FakeRun.run(book, inventory: inventory, fleet: fleet)
@@ -124,7 +124,7 @@ final class UploadActionTests: XCTestCase {
 
         // Editing the local file changes the task's digest (so --retry-failed reruns it).
         try dir.write("playbooks/files/motd", "hello again\n")
-        XCTAssertNotEqual(Planner.plan(inventory: inventory, playbook: book)[0].digest, before)
+        XCTAssertNotEqual(Planner.tasks(inventory: inventory, playbook: book)[0].digest, before)
     }
 
     func testMissingSecretFileFailsAndBlocksConsumers() throws {
@@ -152,8 +152,8 @@ final class UploadActionTests: XCTestCase {
     func testSecretPlanNeverShowsTheValue() throws {
         let book = try Fixtures.playbook(secretBook)
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent)])
-        let lines = Planner.plan(inventory: inventory, playbook: book).flatMap {
-            $0.step.action.plan(TemplateVariables(host: $0.host, inventory: inventory))
+        let lines = Planner.tasks(inventory: inventory, playbook: book).flatMap {
+            $0.step.action.describe(TemplateVariables(host: $0.host, inventory: inventory))
         }
         XCTAssertEqual(lines, ["read \(tokenPath) into <secret token>", "upload <secret token> to /etc/rancher/k3s/token mode 600"])
     }

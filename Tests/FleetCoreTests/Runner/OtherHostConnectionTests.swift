@@ -13,7 +13,7 @@ final class OtherHostConnectionTests: XCTestCase {
         var through: String
         var command: String
         func inputs(host: FleetCore.Host, inventory: Inventory) -> [String] { [through, command] }
-        func plan(_ vars: TemplateVariables) -> [String] { ["\(command) on \(through)"] }
+        func describe(_ vars: TemplateVariables) -> [String] { ["\(command) on \(through)"] }
         func run(_ ctx: TaskContext) throws -> ActionOutcome {
             let server = ctx.inventory.host(named: through)!
             let r = try ctx.connection(to: server).run(command + " " + ctx.host.name, stdin: nil, timeout: nil)

@@ -57,7 +57,7 @@ final class PlannerTests: XCTestCase {
     // MARK: Plain plans
 
     func testPlanIsStepMajorInInventoryOrder() throws {
-        let tasks = Planner.plan(inventory: inventory, playbook: try Fixtures.playbook(bookText))
+        let tasks = Planner.tasks(inventory: inventory, playbook: try Fixtures.playbook(bookText))
         XCTAssertEqual(pairs(tasks), ["s1/base", "a1/base", "a2/base", "s1/token", "a1/join", "a2/join",
                                       "s1/after", "a1/after", "a2/after"])
         XCTAssertEqual(tasks.map(\.stepIndex), [0, 0, 0, 1, 2, 2, 3, 3, 3])
@@ -66,34 +66,34 @@ final class PlannerTests: XCTestCase {
 
     func testDigestFollowsRenderedInputs() throws {
         let book = try Fixtures.playbook(bookText)
-        let tasks = Planner.plan(inventory: inventory, playbook: book)
+        let tasks = Planner.tasks(inventory: inventory, playbook: book)
         let base = tasks.filter { $0.step.name == "base" }.map(\.digest)
         XCTAssertEqual(Set(base).count, 3, "base renders the host name: one digest per host")
         let after = tasks.filter { $0.step.name == "after" }.map(\.digest)
         XCTAssertEqual(Set(after).count, 1, "same inputs, same digest")
         XCTAssertEqual(after[0].count, 64)
-        XCTAssertEqual(pairs(Planner.plan(inventory: inventory, playbook: book)), pairs(tasks))
-        XCTAssertEqual(Planner.plan(inventory: inventory, playbook: book).map(\.digest), tasks.map(\.digest), "stable")
+        XCTAssertEqual(pairs(Planner.tasks(inventory: inventory, playbook: book)), pairs(tasks))
+        XCTAssertEqual(Planner.tasks(inventory: inventory, playbook: book).map(\.digest), tasks.map(\.digest), "stable")
 
         let edited = try Fixtures.playbook(bookText.replacingOccurrences(of: "command = \"after\"", with: "command = \"after --now\""))
-        let editedAfter = Planner.plan(inventory: inventory, playbook: edited).filter { $0.step.name == "after" }.map(\.digest)
+        let editedAfter = Planner.tasks(inventory: inventory, playbook: edited).filter { $0.step.name == "after" }.map(\.digest)
         XCTAssertNotEqual(editedAfter[0], after[0])
     }
 
     func testStepFilter() throws {
-        let tasks = Planner.plan(inventory: inventory, playbook: try Fixtures.playbook(bookText), steps: ["base", "after"])
+        let tasks = Planner.tasks(inventory: inventory, playbook: try Fixtures.playbook(bookText), steps: ["base", "after"])
         XCTAssertEqual(Set(tasks.map(\.step.name)), ["base", "after"])
     }
 
     // MARK: --limit
 
     func testLimitKeepsProducersOnOtherHosts() throws {
-        let tasks = Planner.plan(inventory: inventory, playbook: try Fixtures.playbook(bookText), limit: ["a2"])
+        let tasks = Planner.tasks(inventory: inventory, playbook: try Fixtures.playbook(bookText), limit: ["a2"])
         XCTAssertEqual(pairs(tasks), ["a2/base", "s1/token", "a2/join", "a2/after"])
     }
 
     func testLimitWithoutNeedsKeepsOnlyLimitedHosts() throws {
-        let tasks = Planner.plan(inventory: inventory, playbook: try Fixtures.playbook(bookText), limit: ["s1"])
+        let tasks = Planner.tasks(inventory: inventory, playbook: try Fixtures.playbook(bookText), limit: ["s1"])
         XCTAssertEqual(pairs(tasks), ["s1/base", "s1/token", "s1/after"])
     }
 
@@ -123,7 +123,7 @@ final class PlannerTests: XCTestCase {
             needs = ["token"]
             command = "join"
             """)
-        let tasks = Planner.plan(inventory: inventory, playbook: book, limit: ["a1"])
+        let tasks = Planner.tasks(inventory: inventory, playbook: book, limit: ["a1"])
         XCTAssertEqual(pairs(tasks), ["s1/ca", "s2/relay", "a1/join"])
 
         let fleet = FakeFleet()
@@ -148,7 +148,7 @@ final class PlannerTests: XCTestCase {
 
     func testRetryFailedRerunsOnlyWhatDidNotSucceed() throws {
         let book = try Fixtures.playbook(bookText)
-        let fresh = Planner.plan(inventory: inventory, playbook: book)
+        let fresh = Planner.tasks(inventory: inventory, playbook: book)
         let previous = try previousState([
             Rec(host: "s1", step: "base", status: .changed),
             Rec(host: "a1", step: "base", status: .ok),
@@ -160,7 +160,7 @@ final class PlannerTests: XCTestCase {
             Rec(host: "a2", step: "after", status: .interrupted),
             // a1/after: never ran.
         ], plan: fresh)
-        let tasks = Planner.plan(inventory: inventory, playbook: book, retryFailed: previous)
+        let tasks = Planner.tasks(inventory: inventory, playbook: book, retryFailed: previous)
 
         XCTAssertEqual(pairs(tasks), pairs(fresh), "every pair is planned; skipped ones carry a reason")
         XCTAssertEqual(skipped(tasks), ["s1/base", "a1/base", "a1/join"])
@@ -172,22 +172,22 @@ final class PlannerTests: XCTestCase {
 
     func testRetryFailedReRunsUnreachableAndKeepsProducerSkippedWhenNobodyNeedsIt() throws {
         let book = try Fixtures.playbook(bookText)
-        let fresh = Planner.plan(inventory: inventory, playbook: book)
+        let fresh = Planner.tasks(inventory: inventory, playbook: book)
         let previous = try previousState(
             fresh.map { Rec(host: $0.host.name, step: $0.step.name, status: .ok) }
                 .filter { !($0.host == "a2" && $0.step == "after") }
                 + [Rec(host: "a2", step: "after", status: .unreachable)],
             plan: fresh)
-        let tasks = Planner.plan(inventory: inventory, playbook: book, retryFailed: previous)
+        let tasks = Planner.tasks(inventory: inventory, playbook: book, retryFailed: previous)
         XCTAssertEqual(running(tasks), ["a2/after"])
         XCTAssertTrue(skipped(tasks).contains("s1/token"))
     }
 
     func testRetryFailedCountsSkippedAsDone() throws {
         let book = try Fixtures.playbook(bookText)
-        let fresh = Planner.plan(inventory: inventory, playbook: book)
+        let fresh = Planner.tasks(inventory: inventory, playbook: book)
         let previous = try previousState(fresh.map { Rec(host: $0.host.name, step: $0.step.name, status: .skipped) }, plan: fresh)
-        XCTAssertEqual(running(Planner.plan(inventory: inventory, playbook: book, retryFailed: previous)), [])
+        XCTAssertEqual(running(Planner.tasks(inventory: inventory, playbook: book, retryFailed: previous)), [])
     }
 
     /// A producer un-skipped for a rerun consumer itself needs a value: that producer runs too.
@@ -216,13 +216,13 @@ final class PlannerTests: XCTestCase {
             needs = ["token"]
             command = "join"
             """)
-        let fresh = Planner.plan(inventory: inventory, playbook: book)
+        let fresh = Planner.tasks(inventory: inventory, playbook: book)
         let previous = try previousState([
             Rec(host: "s1", step: "ca", status: .ok),
             Rec(host: "s2", step: "relay", status: .ok),
             Rec(host: "a1", step: "join", status: .failed),
         ], plan: fresh)
-        let tasks = Planner.plan(inventory: inventory, playbook: book, retryFailed: previous)
+        let tasks = Planner.tasks(inventory: inventory, playbook: book, retryFailed: previous)
         XCTAssertEqual(running(tasks), ["s1/ca", "s2/relay", "a1/join"])
     }
 

@@ -564,7 +564,7 @@ final class RunnerTests: XCTestCase {
             command = "one"
             """)
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent)])
-        let runner = Runner(inventory: inventory, tasks: Planner.plan(inventory: inventory, playbook: book), connector: fleet,
+        let runner = Runner(inventory: inventory, tasks: Planner.tasks(inventory: inventory, playbook: book), connector: fleet,
                             options: RunOptions(forks: 5), reporter: RecordingReporter(), state: nil, redactor: Redactor())
         runner.interrupt()
         let summary = runner.run()

@@ -226,12 +226,12 @@ final class SerialAndAfterTests: XCTestCase {
     func testRetryFailedRerunsAStepThatRunsAfterARetriedOne() throws {
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
         let book = try Fixtures.playbook(Self.afterBook)
-        let first = Planner.plan(inventory: inventory, playbook: book)
+        let first = Planner.tasks(inventory: inventory, playbook: book)
         let state = try Fixtures.runState(first.map { t in
             let failed = t.host.name == "a2" && t.step.name == "join"
             return Fixtures.StateRecord(t.host.name, t.step.name, failed ? .failed : .changed, digest: t.digest)
         }, inventory: inventory)
-        let retry = Planner.plan(inventory: inventory, playbook: book, retryFailed: state)
+        let retry = Planner.tasks(inventory: inventory, playbook: book, retryFailed: state)
         let running = retry.filter { $0.skipReason == nil }.map { "\($0.host.name)/\($0.step.name)" }
         XCTAssertEqual(running, ["a2/join", "s1/verify"])
     }

@@ -116,14 +116,14 @@ final class K3sPlaybookTests: XCTestCase {
     func testServerPlanSaysJoinOrClusterInit() throws {
         let inv = try inventory([("s1", .server), ("s2", .server), ("s3", .server)])
         let action = K3sServerAction()
-        let first = action.plan(TemplateVariables(host: inv.hosts[0], inventory: inv)).joined(separator: "\n")
-        let other = action.plan(TemplateVariables(host: inv.hosts[1], inventory: inv)).joined(separator: "\n")
+        let first = action.describe(TemplateVariables(host: inv.hosts[0], inventory: inv)).joined(separator: "\n")
+        let other = action.describe(TemplateVariables(host: inv.hosts[1], inventory: inv)).joined(separator: "\n")
         XCTAssertTrue(first.contains("cluster-init"), first)
         XCTAssertFalse(first.contains("upload <secret"), first)
         XCTAssertTrue(other.contains("server https://[fd00:10::1]:6443"), other)
         XCTAssertTrue(other.contains("upload <secret token> to /etc/rancher/k3s/fleet-token mode 600"), other)
         let single = try inventory([("s1", .server), ("a1", .agent)])
-        XCTAssertFalse(action.plan(TemplateVariables(host: single.hosts[0], inventory: single)).joined().contains("cluster-init"))
+        XCTAssertFalse(action.describe(TemplateVariables(host: single.hosts[0], inventory: single)).joined().contains("cluster-init"))
     }
 
     func testAgentsRegisterThroughTheRegistrationAddress() throws {
@@ -135,7 +135,7 @@ final class K3sPlaybookTests: XCTestCase {
         // Joining servers still join the first server, which is a member already.
         let joining = try K3sConfigFile.render(K3sConfigFile.server(host: inv.hosts[1], inventory: inv))
         XCTAssertTrue(joining.contains("server: \"https://[fd00:10::1]:6443\"\n"), joining)
-        let plan = K3sAgentAction().plan(TemplateVariables(host: inv.hosts[3], inventory: inv)).joined(separator: "\n")
+        let plan = K3sAgentAction().describe(TemplateVariables(host: inv.hosts[3], inventory: inv)).joined(separator: "\n")
         XCTAssertTrue(plan.contains("server https://k3s.example.org:6443"), plan)
     }
 
@@ -201,11 +201,11 @@ final class K3sPlaybookTests: XCTestCase {
         let book = try playbook()
         let runs = AddWorkerVerb.runs(playbook: book, inventory: inv, worker: "new")
         XCTAssertEqual(runs.count, 2)
-        let join = Planner.plan(inventory: inv, playbook: book, limit: runs[0].limit, steps: runs[0].steps)
+        let join = Planner.tasks(inventory: inv, playbook: book, limit: runs[0].limit, steps: runs[0].steps)
         XCTAssertEqual(join.map { "\($0.host.name) \($0.step.name)" }, [
             "new preflight", "new kernel-ipv6", "new forwarding", "s1 token", "new agent-join",
         ])
-        let verify = Planner.plan(inventory: inv, playbook: book, limit: runs[1].limit, steps: runs[1].steps)
+        let verify = Planner.tasks(inventory: inv, playbook: book, limit: runs[1].limit, steps: runs[1].steps)
         XCTAssertEqual(verify.map { "\($0.host.name) \($0.step.name)" }, ["s1 verify"])
         XCTAssertEqual(runs[0].command, "add-worker")
     }
@@ -216,11 +216,11 @@ final class K3sPlaybookTests: XCTestCase {
         for host in inv.hosts {
             let vars = TemplateVariables(host: host, inventory: inv)
             for step in book.steps {
-                let text = step.action.plan(vars).joined(separator: "\n")
+                let text = step.action.describe(vars).joined(separator: "\n")
                 XCTAssertFalse(text.contains("K10"), text)
             }
         }
-        let agentPlan = book.step(named: "agent-join")!.action.plan(TemplateVariables(host: inv.hosts[1], inventory: inv))
+        let agentPlan = book.step(named: "agent-join")!.action.describe(TemplateVariables(host: inv.hosts[1], inventory: inv))
         XCTAssertTrue(agentPlan[0].contains("server https://[fd00:10::1]:6443"), agentPlan[0])
         XCTAssertTrue(agentPlan[1].contains("<secret token>"), agentPlan[1])
     }

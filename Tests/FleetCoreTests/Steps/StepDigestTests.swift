@@ -11,7 +11,7 @@ final class StepDigestTests: XCTestCase {
         var words: String
         var value: String
         func inputs(host: FleetCore.Host, inventory: Inventory) -> [String: String] { ["value": value] }
-        func plan(_ vars: TemplateVariables) -> [String] { [words] }
+        func describe(_ vars: TemplateVariables) -> [String] { [words] }
         func run(_ ctx: TaskContext) throws -> ActionOutcome { .ok(words) }
     }
 
@@ -67,7 +67,7 @@ final class StepDigestTests: XCTestCase {
             action = "k3s_preflight"
             """, registry: K3sActions.registry)
         let before = Fixtures.inventory([("s1", .server)])
-        let done = Planner.plan(inventory: before, playbook: book)
+        let done = Planner.tasks(inventory: before, playbook: book)
         let previous = try Fixtures.runState(done.map { Fixtures.StateRecord($0.host.name, $0.step.name, .ok, digest: $0.digest) },
                                              inventory: before)
 

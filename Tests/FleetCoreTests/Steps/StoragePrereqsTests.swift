@@ -162,7 +162,7 @@ final class StoragePrereqsTests: XCTestCase {
             install = \(install)
             """, registry: K3sActions.registry)
         let inventory = Fixtures.inventory([("s1", .server)])
-        let runner = Runner(inventory: inventory, tasks: Planner.plan(inventory: inventory, playbook: book), connector: fleet,
+        let runner = Runner(inventory: inventory, tasks: Planner.tasks(inventory: inventory, playbook: book), connector: fleet,
                             options: RunOptions(forks: 1), reporter: RecordingReporter(), state: nil, redactor: Redactor())
         return runner.run().results
     }

@@ -11,12 +11,16 @@ public struct PlannedTask: Sendable {
     public var skipReason: String?
 }
 
-/// Decides which (host, step) pairs run: targets, `--limit`, and `--retry-failed`.
+/// Decides which (host, step) pairs run: targets, `--limit`, and `--retry-failed` (`tasks`).
+///
+/// Words kept apart: the planner picks a run's *tasks*; an action *describes* what it would do for
+/// `--dry-run` (`Action.describe`); its *inputs* are the digest; a step's *plan* is only its pure
+/// diff from facts to changes, in the steps themselves.
 public enum Planner {
     /// - Parameters:
     ///   - limit: host names; the steps that produce values those hosts need still run where they live.
     ///   - previous: the state file's records, for `--retry-failed`.
-    public static func plan(inventory: Inventory, playbook: Playbook, limit: Set<String>? = nil,
+    public static func tasks(inventory: Inventory, playbook: Playbook, limit: Set<String>? = nil,
                             steps stepFilter: Set<String>? = nil,
                             retryFailed previous: RunState? = nil) -> [PlannedTask] {
         var tasks: [PlannedTask] = []
