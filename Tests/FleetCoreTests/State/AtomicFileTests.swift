@@ -26,7 +26,7 @@ final class AtomicFileTests: XCTestCase {
     func testKubeconfigOutputIsNotWrittenThroughAPlantedLink() throws {
         let victim = try dir.write("victim", "keep me\n")
         let link = try plantLink("shared.kubeconfig", to: victim)
-        XCTAssertThrowsError(try Kubeconfig.save("apiVersion: v1\n", to: link)) { error in
+        XCTAssertThrowsError(try KubeconfigVerb.save("apiVersion: v1\n", to: link)) { error in
             XCTAssertTrue("\(error)".contains("symbolic link"), "\(error)")
         }
         XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "keep me\n")
@@ -43,8 +43,8 @@ final class AtomicFileTests: XCTestCase {
 
     func testANewFileAndARegularFileAreWritten() throws {
         let path = dir.file("new.kubeconfig")
-        try Kubeconfig.save("one\n", to: path)
-        try Kubeconfig.save("two\n", to: path)
+        try KubeconfigVerb.save("one\n", to: path)
+        try KubeconfigVerb.save("two\n", to: path)
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "two\n")
         XCTAssertEqual((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue, 0o600)
     }
