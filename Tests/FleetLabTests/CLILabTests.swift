@@ -142,4 +142,21 @@ final class CLILabTests: LabTestCase {
         XCTAssertEqual(state.lastRun?.outcome, "interrupted")
         XCTAssertEqual(state.hosts.values.first?["long"]?.status, .interrupted)
     }
+
+    /// `--timeout nan` / `inf` and a playbook `timeout = inf` end in exit 2 naming the flag or the
+    /// file, line and key, before any host is contacted (nan used to disable the timeout; inf trapped).
+    func testNonFiniteTimeoutsAreBadInput() throws {
+        let lab = try lab()
+        let fleet = try fleetBinary()
+        let inv = try lab.inventory(named: "numbers.toml") { $0 }
+        for bad in ["nan", "inf", "1e19"] {
+            let r = Lab.run([fleet, "exec", inv.path, "--timeout", bad, "--", "true"])
+            XCTAssertEqual(r.status, 2, r.output)
+            XCTAssertTrue(r.output.hasPrefix("--timeout: "), r.output)
+        }
+        let playbook = try writePlaybook(lab, "numbers", "[[steps]]\nname = \"a\"\naction = \"shell\"\ncommand = \"true\"\ntimeout = inf\n")
+        let r = Lab.run([fleet, "up", inv.path, "--playbook", playbook])
+        XCTAssertEqual(r.status, 2, r.output)
+        XCTAssertTrue(r.output.contains("\n\(playbook):5: step \"a\" key \"timeout\": inf is not a finite number"), r.output)
+    }
 }

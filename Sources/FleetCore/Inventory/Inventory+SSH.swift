@@ -22,7 +22,7 @@ extension InventoryReader {
         case .missing: break
         case .invalid: valid = false
         case .present(let seconds):
-            if seconds <= 0 || seconds > 300 {
+            if !(seconds > 0 && seconds <= 300) {
                 fail(context, "connect_timeout", "\(formatSeconds(seconds)) is out of range: it must be more than 0 and at most 300 seconds")
                 valid = false
             } else {
@@ -33,8 +33,9 @@ extension InventoryReader {
         case .missing: break
         case .invalid: valid = false
         case .present(let seconds):
-            if seconds <= 0 {
-                fail(context, "command_timeout", "\(formatSeconds(seconds)) is out of range: it must be more than 0 seconds")
+            if Seconds.problem(seconds) != nil {
+                fail(context, "command_timeout", "\(formatSeconds(seconds)) is out of range: it must be more than 0 "
+                        + "and at most \(Int(Seconds.maximum)) seconds")
                 valid = false
             } else {
                 settings.commandTimeout = seconds

@@ -101,7 +101,8 @@ public final class StepParams: @unchecked Sendable {
         guard let v = value(key) else { return nil }
         switch v {
         case .int(let i): return Double(i)
-        case .double(let d): return d
+        case .double(let d) where d.isFinite: return d
+        case .double(let d): throw error(key, "\(d) is not a finite number")
         default: throw error(key, "expected a number, found \(v.typeName)")
         }
     }

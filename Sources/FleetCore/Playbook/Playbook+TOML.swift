@@ -13,6 +13,19 @@ extension Playbook {
         return try parse(toml: text, path: path, registry: registry)
     }
 
+    /// `path:line` of `key` in the `index`th (0-based) `[[steps]]` table of `text`, or `path` when not found.
+    static func located(_ path: String, _ text: String, step index: Int, key: String) -> String {
+        var seen = -1
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[[") && line.replacingOccurrences(of: " ", with: "") == "[[steps]]" { seen += 1; continue }
+            guard seen == index, line.hasPrefix(key) else { continue }
+            let rest = line.dropFirst(key.count).trimmingCharacters(in: .whitespaces)
+            if rest.hasPrefix("=") { return "\(path):\(n + 1)" }
+        }
+        return path
+    }
+
     public static func parse(toml text: String, path: String, registry: ActionRegistry) throws -> Playbook {
         let root: TOMLTable
         do {
@@ -90,7 +103,10 @@ extension Playbook {
             case .double(let v)?: timeout = v
             default: throw PlaybookError(file: path, step: stepName, key: "timeout", message: "expected a number of seconds")
             }
-            if let t = timeout, t <= 0 { throw PlaybookError(file: path, step: stepName, key: "timeout", message: "must be > 0") }
+            if let t = timeout, let problem = Seconds.problem(t) {
+                throw PlaybookError(file: located(path, text, step: i, key: "timeout"), step: stepName, key: "timeout",
+                                    message: problem)
+            }
             var serial: Int?
             switch values["serial"] {
             case nil: break

@@ -253,6 +253,6 @@ public final class JSONLinesReporter: Reporter, @unchecked Sendable {
         for st in TaskStatus.allCases { counts[st.rawValue] = s.counts[st] ?? 0 }
         let failedHosts = s.hosts.filter { h in s.results.contains { $0.host == h && !$0.status.succeeded } }
         emit(Finished(run_id: s.runId, status: s.interrupted ? "interrupted" : (s.succeeded ? "ok" : "failed"),
-                      duration_ms: Int(s.duration * 1000), counts: counts, failed_hosts: failedHosts))
+                      duration_ms: Seconds.milliseconds(s.duration), counts: counts, failed_hosts: failedHosts))
     }
 }

@@ -325,7 +325,7 @@ public final class Runner: @unchecked Sendable {
         var result = TaskResult(
             host: task.host.name, step: task.step.name, status: status,
             exitCode: output?.exitCode, startedAt: started,
-            durationMs: Int(Date().timeIntervalSince(started) * 1000),
+            durationMs: Seconds.milliseconds(Date().timeIntervalSince(started)),
             // Redacted whole, then cut: a cut first could leave a piece of a secret the redactor
             // no longer recognises.
             stdoutTail: tail(redactor.redact(output?.stdoutText ?? "")),

@@ -29,6 +29,10 @@ extension Fleet {
         }
 
         func run() throws {
+            if let timeout, let problem = Seconds.problem(timeout) {
+                printError("--timeout: \(problem)")
+                throw ExitCode(2)
+            }
             let inventory = try target.load()
             let json = json
             var handler: InterruptHandler?
