@@ -188,12 +188,10 @@ final class HALabTests: LabTestCase {
 
     func test6_AgentsRegisterThroughTheSecondServerWhenToldTo() throws {
         let lab = try lab()
-        let text = try String(contentsOfFile: lab.inventoryPath, encoding: .utf8)
         let second = lab.hosts[1].address
-        let path = lab.dir + "/via-second.toml"
-        try text.replacingOccurrences(of: "[cluster]\n", with: "[cluster]\nregistration_address = \"\(second)\"\n")
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        let inv = try Inventory.load(path: path)
+        let inv = try lab.inventory(named: "via-second.toml") {
+            $0.replacingOccurrences(of: "[cluster]\n", with: "[cluster]\nregistration_address = \"\(second)\"\n")
+        }
         XCTAssertEqual(inv.registrationURL, "https://[\(second)]:6443")
         let (summary, _) = try run(inv)
         XCTAssertTrue(summary.succeeded, describe(summary))

@@ -1,3 +1,4 @@
+import FleetTestSupport
 import Foundation
 import XCTest
 
@@ -5,14 +6,14 @@ import XCTest
 import FleetSteps
 
 final class InventoryAppendHostTests: XCTestCase {
-    private var directory: TemporaryDirectory?
+    private var directory: ScratchDirectory?
 
     override func setUpWithError() throws {
-        directory = try TemporaryDirectory()
+        directory = try ScratchDirectory()
     }
 
     override func tearDown() {
-        directory?.cleanUp()
+        directory?.remove()
     }
 
     private let original = """

@@ -1,3 +1,4 @@
+import FleetTestSupport
 import Foundation
 import XCTest
 
@@ -6,8 +7,8 @@ import FleetSteps
 
 final class InventoryParseTests: XCTestCase {
     func testFullInventoryWithEveryKey() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanUp() }
+        let directory = try ScratchDirectory()
+        defer { directory.remove() }
         _ = try directory.write("bundle/k3s", "binary")
         _ = try directory.write("bundle/install.sh", "#!/bin/sh\n")
         _ = try directory.write("bundle/k3s-airgap-images-amd64.tar.zst", "images")
@@ -293,8 +294,8 @@ final class InventoryParseTests: XCTestCase {
     }
 
     func testLoadReadsTheFile() throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanUp() }
+        let directory = try ScratchDirectory()
+        defer { directory.remove() }
         let path = try directory.write("site.toml", InventoryFixture.cluster + InventoryFixture.oneServer)
         let inventory = try Inventory.load(path: path)
         XCTAssertEqual(inventory.path, path)

@@ -29,28 +29,6 @@ enum InventoryFixture {
     static let path = "/srv/fleet/inventory/test.toml"
 }
 
-/// A fresh directory under the system temporary directory, removed by `cleanUp()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "fleet-inventory-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func write(_ name: String, _ text: String) throws -> String {
-        let file = (path as NSString).appendingPathComponent(name)
-        try FileManager.default.createDirectory(
-            atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
-        return file
-    }
-
-    func cleanUp() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
-
 extension XCTestCase {
     /// Parses text that must be valid.
     func parseValid(_ toml: String, path: String = InventoryFixture.path, file: StaticString = #filePath, line: UInt = #line)

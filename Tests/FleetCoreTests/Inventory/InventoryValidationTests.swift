@@ -1,3 +1,4 @@
+import FleetTestSupport
 import Foundation
 import XCTest
 
@@ -325,8 +326,8 @@ final class InventoryValidationTests: XCTestCase {
     func testAirgapNeedsAnExistingDirectoryWithK3sAndInstallScript() throws {
         assertSingleError(base + "[k3s]\nsource = \"airgap\"\n\n" + server, contains: ["key \"k3s.airgap_dir\"", "is required when source = \"airgap\""])
 
-        let directory = try TemporaryDirectory()
-        defer { directory.cleanUp() }
+        let directory = try ScratchDirectory()
+        defer { directory.remove() }
         let path = directory.path + "/inventory.toml"
         let missing = base + "[k3s]\nsource = \"airgap\"\nairgap_dir = \"nowhere\"\n\n" + server
         assertSingleError(missing, contains: ["k3s.airgap_dir", "\(directory.path)/nowhere", "does not exist"], path: path)

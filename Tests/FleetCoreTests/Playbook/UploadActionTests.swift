@@ -4,25 +4,13 @@ import Foundation
 import XCTest
 
 final class UploadActionTests: XCTestCase {
-    let token = "K10c0ffee0123456789abcdef::server:9f8e7d6c5b4a39281706"
-    let tokenPath = "/var/lib/rancher/k3s/server/node-token"
+    let token = Fixtures.nodeToken
+    let tokenPath = Fixtures.nodeTokenPath
 
     let secretBook = """
-        [[steps]]
-        name = "token"
-        action = "fetch_secret"
-        target = "first-server"
-        path = "/var/lib/rancher/k3s/server/node-token"
-        secret = "token"
+        \(Fixtures.fetchTokenStep)
 
-        [[steps]]
-        name = "token-file"
-        action = "upload"
-        target = "agents"
-        needs = ["token"]
-        secret = "token"
-        dest = "/etc/rancher/k3s/token"
-        mode = "0600"
+        \(Fixtures.tokenUploadStep())
         """
 
     func testSecretTravelsAsUploadContentNeverInACommand() throws {

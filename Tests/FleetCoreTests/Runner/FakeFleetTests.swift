@@ -186,12 +186,7 @@ final class FakeFleetTests: XCTestCase {
             action = "shell"
             command = "echo {{ host.name }}"
 
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "/var/lib/rancher/k3s/server/node-token"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "token-file"

@@ -13,21 +13,9 @@ final class PlannerTests: XCTestCase {
         action = "shell"
         command = "base {{ host.name }}"
 
-        [[steps]]
-        name = "token"
-        action = "fetch_secret"
-        target = "first-server"
-        path = "/var/lib/rancher/k3s/server/node-token"
-        secret = "token"
+        \(Fixtures.fetchTokenStep)
 
-        [[steps]]
-        name = "join"
-        action = "upload"
-        target = "agents"
-        needs = ["token"]
-        secret = "token"
-        dest = "/etc/rancher/k3s/token"
-        mode = "0600"
+        \(Fixtures.tokenUploadStep(name: "join"))
 
         [[steps]]
         name = "after"
@@ -135,7 +123,7 @@ final class PlannerTests: XCTestCase {
 
     func testLimitRunsOnlyThoseHostsWithTheFake() throws {
         let fleet = FakeFleet()
-        fleet.host("s1").setFile("/var/lib/rancher/k3s/server/node-token", "K10abc::server:0123456789")
+        fleet.host("s1").setFile(Fixtures.nodeTokenPath, "K10abc::server:0123456789")
         let summary = FakeRun.run(try Fixtures.playbook(bookText), inventory: inventory, fleet: fleet, limit: ["a1"])
         XCTAssertTrue(summary.succeeded)
         XCTAssertEqual(summary.hosts, ["s1", "a1"])
@@ -233,7 +221,7 @@ final class PlannerTests: XCTestCase {
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)], path: dir.file("inventory/lab.toml"))
         let book = try Fixtures.playbook(bookText)
         let fleet = FakeFleet()
-        fleet.host("s1").setFile("/var/lib/rancher/k3s/server/node-token", "K10abc::server:0123456789")
+        fleet.host("s1").setFile(Fixtures.nodeTokenPath, "K10abc::server:0123456789")
         let broken = Locked(true)
         fleet.host("a2").on(.prefix("base")) { _ in broken.withLock { $0 } ? .exit(1, stderr: "apt is locked\n") : .success() }
 

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 final class RunnerTests: XCTestCase {
-    let tokenPath = "/var/lib/rancher/k3s/server/node-token"
+    let tokenPath = Fixtures.nodeTokenPath
     let token = "K10feedface00112233::server:0a1b2c3d4e5f60718293"
 
     func describe(_ s: RunSummary) -> String {
@@ -120,21 +120,9 @@ final class RunnerTests: XCTestCase {
             action = "shell"
             command = "prep-work"
 
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
-            [[steps]]
-            name = "join"
-            action = "upload"
-            target = ["a1"]
-            needs = ["token"]
-            secret = "token"
-            dest = "/etc/rancher/k3s/token"
-            mode = "0600"
+            \(Fixtures.tokenUploadStep(name: "join", target: #"["a1"]"#))
 
             [[steps]]
             name = "independent"
@@ -188,12 +176,7 @@ final class RunnerTests: XCTestCase {
             action = "shell"
             command = "prep-work"
 
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "join"
@@ -311,12 +294,7 @@ final class RunnerTests: XCTestCase {
         fleet.host("s1").on(.contains("node-token")) { _ in .exit(1, stderr: "Permission denied\n") }
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)])
         let book = try Fixtures.playbook("""
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "join"
@@ -364,12 +342,7 @@ final class RunnerTests: XCTestCase {
             target = "servers"
             command = "install"
 
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "join"
@@ -510,12 +483,7 @@ final class RunnerTests: XCTestCase {
             target = "first-server"
             command = "long-task"
 
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "join"

@@ -6,7 +6,7 @@ import XCTest
 final class SecretRedactionTests: XCTestCase {
     let password = "c4f3b4b3d00dfeedbeef42"
     var token: String { "K10a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0::server:\(password)" }
-    let tokenPath = "/var/lib/rancher/k3s/server/node-token"
+    let tokenPath = Fixtures.nodeTokenPath
 
     /// s1 holds the token; after it is fetched, s1 prints it, a1 prints it and fails with it, a2 prints
     /// only its password part. Nothing fleet reports or stores may contain either.
@@ -15,12 +15,7 @@ final class SecretRedactionTests: XCTestCase {
         defer { dir.remove() }
         let inventory = Fixtures.inventory([("s1", .server), ("a1", .agent), ("a2", .agent)], path: dir.file("inventory/home.toml"))
         let book = try Fixtures.playbook("""
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "show"
@@ -28,14 +23,7 @@ final class SecretRedactionTests: XCTestCase {
             target = "first-server"
             command = "cat \(tokenPath)"
 
-            [[steps]]
-            name = "token-file"
-            action = "upload"
-            target = "agents"
-            needs = ["token"]
-            secret = "token"
-            dest = "/etc/rancher/k3s/token"
-            mode = "0600"
+            \(Fixtures.tokenUploadStep())
 
             [[steps]]
             name = "join"

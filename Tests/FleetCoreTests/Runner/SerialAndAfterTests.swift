@@ -144,17 +144,12 @@ final class SerialAndAfterTests: XCTestCase {
 
     func testSerialWithNeedsAndOneForkFinishes() throws {
         let fleet = FakeFleet()
-        let tokenPath = "/var/lib/rancher/k3s/server/node-token"
+        let tokenPath = Fixtures.nodeTokenPath
         fleet.host("s2").setFile(tokenPath, "K10aa::server:bb")
         // The joiners come first in the inventory, so they are likely to take the only slot first.
         let inventory = Fixtures.inventory([("s2", .server), ("s3", .server), ("a1", .agent), ("s1", .server)])
         let book = try Fixtures.playbook("""
-            [[steps]]
-            name = "token"
-            action = "fetch_secret"
-            target = "first-server"
-            path = "\(tokenPath)"
-            secret = "token"
+            \(Fixtures.fetchTokenStep)
 
             [[steps]]
             name = "join"
