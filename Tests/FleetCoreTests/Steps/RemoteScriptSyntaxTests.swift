@@ -127,7 +127,7 @@ final class RemoteScriptSyntaxTests: XCTestCase {
             [[steps]]
             name = "shell"
             action = "shell"
-            check = "test -e '/etc/it'\\''s here/done'"
+            check = "test -e \\"/etc/it's here/done\\""
             command = "echo {{ host.name }}"
 
             [[steps]]
