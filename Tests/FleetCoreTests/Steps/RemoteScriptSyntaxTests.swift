@@ -52,8 +52,8 @@ final class RemoteScriptSyntaxTests: XCTestCase {
             let e = PreflightExpectation(nodeIP: node, probe: IPv6Address("2001:db8::1"), checkInternet: true,
                                          source: source)
             scripts["preflight \(source)"] = Preflight.factScript(e).command
-            scripts["check \(source)"] = Check.script(e)
-            scripts["check --storage \(source)"] = Check.script(e, storage: true)
+            scripts["check \(source)"] = CheckVerb.script(e)
+            scripts["check --storage \(source)"] = CheckVerb.script(e, storage: true)
         }
         scripts["preflight, no probe"] = Preflight.factScript(PreflightExpectation(nodeIP: node)).command
         try assertParses(scripts)
@@ -63,13 +63,13 @@ final class RemoteScriptSyntaxTests: XCTestCase {
         var scripts: [String: String] = [:]
         for role in [K3sInstall.Role.server, .agent] {
             for source in [K3sSource.airgap, .script] {
-                let w = K3sInstall.Wanted(role: role, source: source, version: "v1.31.5+k3s1", binarySHA: "ab",
+                let w = K3sInstall.Wanted(role: role, source: source, version: K3sVersion("v1.31.5+k3s1")!, binarySHA: "ab",
                                           installerSHA: "cd", images: [:], configSHA: "ef", token: role == .agent)
                 let paths = [K3sInstall.binaryPath, K3sInstall.installerPath, K3sConfigFile.path,
                              K3sInstall.imagesDirectory + "/k3s-airgap-images-amd64 (copy).tar.zst"]
                 scripts["facts \(role) \(source)"] = K3sInstall.factScript(w, paths: paths).command
                 scripts["installer \(role) \(source)"] = K3sInstall.installerCommand(role, source: source,
-                                                                                      version: "v1.31.5+k3s1")
+                                                                                      version: K3sVersion("v1.31.5+k3s1")!)
             }
             scripts["start \(role)"] = K3sInstall.startCommand(role, stopFirst: false)
             scripts["restart \(role)"] = K3sInstall.startCommand(role, stopFirst: true)
@@ -82,9 +82,9 @@ final class RemoteScriptSyntaxTests: XCTestCase {
     func testVerifyResetAndStorageScripts() throws {
         var scripts: [String: String] = [
             "verify": Verify.command,
-            "reset": Reset.script(sysctl: false),
-            "reset --sysctl": Reset.script(sysctl: true),
-            "delete node": Reset.deleteNodeCommand("node 'one' $x"),
+            "reset": ResetVerb.script(sysctl: false),
+            "reset --sysctl": ResetVerb.script(sysctl: true),
+            "delete node": ResetVerb.deleteNodeCommand("node 'one' $x"),
             "storage facts": StoragePrereqs.factScript.command,
         ]
         for (family, managers) in [(DistroFamily.debian, ["apt-get"]), (.rhel, ["dnf"]), (.rhel, ["yum"]),
