@@ -40,7 +40,8 @@ public final class SSHConnection: Connection, @unchecked Sendable {
                 throw ConnectionError("sudo on \(hostName) asks for a password: fleet needs passwordless sudo (NOPASSWD) for \(session.target.user)", unreachable: false)
             }
             let result = CommandResult(stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, exitSignal: r.exitSignal,
-                                       timedOut: r.timedOut, duration: r.duration)
+                                       timedOut: r.timedOut, duration: r.duration,
+                                       stdoutBytes: r.stdoutBytes, stderrBytes: r.stderrBytes)
             logger.debug("\(hostName) \(result.statusText) in \(Int(r.duration * 1000)) ms")
             return result
         } catch {
@@ -81,7 +82,7 @@ public struct SSHConnector: Connector {
                   credentials: SSHCredentials(identityFile: host.ssh.identity, passphrase: passphrase),
                   knownHosts: host.ssh.knownHosts,
                   hostKeyCheck: host.ssh.hostKeyPolicy == .acceptNew ? .acceptNew : .strict,
-                  connectTimeout: host.ssh.connectTimeout)
+                  connectTimeout: host.ssh.connectTimeout, keepaliveInterval: host.ssh.keepaliveInterval)
     }
 
     public func connect(to host: FleetCore.Host) throws -> Connection {

@@ -41,10 +41,14 @@ public struct SSHTarget: Sendable {
     public var knownHostsStore: KnownHostsStore
     /// Bounds connections being set up at once; nil: no bound.
     public var pacer: ConnectPacer?
+    /// Seconds between keepalives while waiting on the host; a silent host is noticed within
+    /// about three of them (see Keepalive.swift). 0 turns keepalives off.
+    public var keepaliveInterval: Double
 
     public init(host: String, port: Int = 22, user: String, credentials: SSHCredentials,
                 knownHosts: String, hostKeyCheck: HostKeyCheck = .strict, connectTimeout: Double = 10,
-                knownHostsStore: KnownHostsStore = .shared, pacer: ConnectPacer? = .shared) {
+                knownHostsStore: KnownHostsStore = .shared, pacer: ConnectPacer? = .shared,
+                keepaliveInterval: Double = 10) {
         self.host = host
         self.port = port
         self.user = user
@@ -54,6 +58,7 @@ public struct SSHTarget: Sendable {
         self.connectTimeout = connectTimeout
         self.knownHostsStore = knownHostsStore
         self.pacer = pacer
+        self.keepaliveInterval = keepaliveInterval
     }
 }
 
@@ -70,6 +75,7 @@ public final class SSHSession: @unchecked Sendable {
     let session: OpaquePointer
     let socket: Int32
     private var closed = false
+    var keepaliveOn = false
 
     /// Connects, verifies the host key and authenticates, all before one deadline that starts
     /// when the pacer gives the connection its turn. A TCP connect whose SYN went unanswered, or
@@ -105,6 +111,7 @@ public final class SSHSession: @unchecked Sendable {
             try s.handshake()
             try s.verifyHostKey()
             try s.authenticate()
+            s.startKeepalive()
         } catch {
             s.close()
             throw error
@@ -156,6 +163,7 @@ public final class SSHSession: @unchecked Sendable {
     @discardableResult
     func waitSocket(until deadline: Date?) throws -> Bool {
         if let deadline, Date() >= deadline { return false }
+        keepaliveTick()
         let dirs = libssh2_session_block_directions(session)
         var events: Int16 = 0
         if dirs & LibSSH2.blockInbound != 0 { events |= Int16(POLLIN) }
@@ -170,8 +178,8 @@ public final class SSHSession: @unchecked Sendable {
         if rc < 0 && errno != EINTR {
             throw SSHError.disconnected(host: target.host, reason: String(cString: strerror(errno)))
         }
-        if rc > 0 && pfd.revents & Int16(POLLERR | POLLNVAL) != 0 {
-            throw SSHError.disconnected(host: target.host, reason: "socket error")
+        if rc > 0 && pfd.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            throw SSHError.disconnected(host: target.host, reason: socketErrorText)
         }
         return true
     }

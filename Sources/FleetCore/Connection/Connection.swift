@@ -8,11 +8,17 @@ public struct CommandResult: Sendable {
     public var exitSignal: String?
     public var timedOut: Bool
     public var duration: Double
+    /// How many bytes each stream sent in all: more than `stdout.count` when only its head and
+    /// tail were kept (a command that floods its output costs bounded memory).
+    public var stdoutBytes: Int
+    public var stderrBytes: Int
 
     public init(stdout: Data = Data(), stderr: Data = Data(), exitCode: Int32? = 0, exitSignal: String? = nil,
-                timedOut: Bool = false, duration: Double = 0) {
+                timedOut: Bool = false, duration: Double = 0, stdoutBytes: Int? = nil, stderrBytes: Int? = nil) {
         self.stdout = stdout
         self.stderr = stderr
+        self.stdoutBytes = stdoutBytes ?? stdout.count
+        self.stderrBytes = stderrBytes ?? stderr.count
         self.exitCode = exitCode
         self.exitSignal = exitSignal
         self.timedOut = timedOut
@@ -20,6 +26,8 @@ public struct CommandResult: Sendable {
     }
 
     public var succeeded: Bool { exitCode == 0 && !timedOut }
+    public var stdoutTruncated: Bool { stdoutBytes > stdout.count }
+    public var stderrTruncated: Bool { stderrBytes > stderr.count }
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
     public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 
@@ -27,7 +35,7 @@ public struct CommandResult: Sendable {
     public var statusText: String {
         if timedOut { return "timed out" }
         if let s = exitSignal { return "killed by signal \(s)" }
-        return "exit \(exitCode.map(String.init) ?? "unknown")"
+        return exitCode.map { "exit \($0)" } ?? "no exit status"
     }
 
     /// `statusText`, then `: ` and the last line of stderr when there is one (`exit 1: disk full`).
@@ -85,6 +93,9 @@ extension Connection {
             throw ConnectionError("reading \(path) on \(hostName) timed out", unreachable: false)
         }
         if r.exitCode == 44 { return nil }
+        if r.stdoutTruncated {
+            throw ConnectionError("\(path) on \(hostName) is larger than fleet reads (\(r.stdoutBytes) bytes)", unreachable: false)
+        }
         guard r.succeeded else {
             throw ConnectionError("cannot read \(path) on \(hostName): \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))", unreachable: false)
         }

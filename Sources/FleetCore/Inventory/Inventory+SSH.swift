@@ -41,6 +41,17 @@ extension InventoryReader {
                 settings.commandTimeout = seconds
             }
         }
+        switch number(context, "keepalive_interval") {
+        case .missing: break
+        case .invalid: valid = false
+        case .present(let seconds):
+            if !(seconds >= 1 && seconds <= 300) {
+                fail(context, "keepalive_interval", "\(formatSeconds(seconds)) is out of range: it must be from 1 to 300 seconds")
+                valid = false
+            } else {
+                settings.keepaliveInterval = seconds
+            }
+        }
         switch integer(context, "forks") {
         case .missing: break
         case .invalid: valid = false

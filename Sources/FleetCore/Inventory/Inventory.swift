@@ -31,6 +31,8 @@ public struct SSHSettings: Sendable, Hashable {
     public var connectTimeout: Double
     /// Seconds allowed for one remote command.
     public var commandTimeout: Double
+    /// Seconds between SSH keepalives; a silent host is noticed within about three of them.
+    public var keepaliveInterval: Double = 10
     /// How many hosts are worked on at once.
     public var forks: Int
     public var become: Become

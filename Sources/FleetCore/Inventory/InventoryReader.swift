@@ -5,7 +5,7 @@ import TOMLKit
 enum InventoryKeys {
     static let ssh = [
         "user", "port", "identity", "known_hosts", "host_key_policy", "connect_timeout", "command_timeout", "forks",
-        "become",
+        "keepalive_interval", "become",
     ]
     static let host = ["name", "address", "role", "user", "port", "identity", "become"]
 }

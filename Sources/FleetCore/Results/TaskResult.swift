@@ -69,10 +69,15 @@ public struct TaskResult: Codable, Sendable {
 public struct CommandOutput: Sendable, Equatable {
     public var stdout: String
     public var stderr: String
+    /// Bytes each stream sent in all: more than the text holds when only its head and tail were kept.
+    public var stdoutBytes: Int
+    public var stderrBytes: Int
 
-    public init(stdout: String, stderr: String) {
+    public init(stdout: String, stderr: String, stdoutBytes: Int? = nil, stderrBytes: Int? = nil) {
         self.stdout = stdout
         self.stderr = stderr
+        self.stdoutBytes = stdoutBytes ?? stdout.utf8.count
+        self.stderrBytes = stderrBytes ?? stderr.utf8.count
     }
 }
 

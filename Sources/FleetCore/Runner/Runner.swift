@@ -332,7 +332,8 @@ public final class Runner: @unchecked Sendable {
             stderrTail: tail(redactor.redact(output?.stderrText ?? "")),
             message: redactor.redact(message), digest: task.digest)
         if task.step.action.keepsOutput, let output {
-            result.output = CommandOutput(stdout: redactor.redact(output.stdoutText), stderr: redactor.redact(output.stderrText))
+            result.output = CommandOutput(stdout: redactor.redact(output.stdoutText), stderr: redactor.redact(output.stderrText),
+                                          stdoutBytes: output.stdoutBytes, stderrBytes: output.stderrBytes)
         }
         // Recorded and reported before its values are published and waiting tasks are woken, so that no
         // task that needs them is seen to start before this one is seen to finish.

@@ -51,9 +51,16 @@ public enum ExecVerb {
         public var stderr: String
         public var durationMs: Int
         public var error: String?
+        /// Bytes each stream sent in all, and whether only its head and tail are in `stdout`/`stderr`.
+        public var stdoutBytes: Int
+        public var stderrBytes: Int
+        public var stdoutTruncated: Bool
+        public var stderrTruncated: Bool
 
         enum CodingKeys: String, CodingKey {
             case host, address, status, stdout, stderr, error
+            case stdoutBytes = "stdout_bytes", stderrBytes = "stderr_bytes"
+            case stdoutTruncated = "stdout_truncated", stderrTruncated = "stderr_truncated"
             case exitCode = "exit_code"
             case durationMs = "duration_ms"
         }
@@ -66,6 +73,11 @@ public enum ExecVerb {
             exitCode = r.exitCode
             stdout = r.output?.stdout ?? ""
             stderr = r.output?.stderr ?? ""
+            stdoutBytes = r.output?.stdoutBytes ?? 0
+            stderrBytes = r.output?.stderrBytes ?? 0
+            // Byte counts against the command's bytes kept (the head and tail limits of the SSH layer).
+            stdoutTruncated = stdoutBytes > stdout.utf8.count
+            stderrTruncated = stderrBytes > stderr.utf8.count
             durationMs = r.durationMs
             // A plain non-zero exit says it all with its code.
             let plainExit = r.exitCode.map { r.message == "exit \($0)" } ?? false
