@@ -113,6 +113,14 @@ final class InventoryValidationTests: XCTestCase {
         XCTAssertEqual(parseValid(base + "[ssh]\nconnect_timeout = 300\n\n" + server)?.ssh.connectTimeout, 300)
     }
 
+    func testKeepaliveInterval() {
+        assertSingleError(base + "[ssh]\nkeepalive_interval = 0\n\n" + server, contains: ["ssh.keepalive_interval", "0 is out of range", "1 to 300"])
+        assertSingleError(base + "[ssh]\nkeepalive_interval = 301\n\n" + server, contains: ["ssh.keepalive_interval", "301"])
+        assertSingleError(base + "[ssh]\nkeepalive_interval = nan\n\n" + server, contains: ["ssh.keepalive_interval", "nan"])
+        XCTAssertEqual(parseValid(base + "[ssh]\nkeepalive_interval = 2.5\n\n" + server)?.ssh.keepaliveInterval, 2.5)
+        XCTAssertEqual(parseValid(base + server)?.ssh.keepaliveInterval, 10)
+    }
+
     func testEnumerations() {
         assertSingleError(base + "[ssh]\nhost_key_policy = \"yes\"\n\n" + server, contains: ["ssh.host_key_policy", "\"yes\"", "\"strict\", \"accept-new\""])
         assertSingleError(base + "[ssh]\nbecome = \"su\"\n\n" + server, contains: ["ssh.become", "\"su\"", "\"none\", \"sudo\""])
