@@ -25,7 +25,7 @@ public struct ExecResult: Sendable {
 /// How much of each output stream a command keeps in memory: its first `head` bytes and its last
 /// `tail` bytes. A command that prints more (`yes`) costs no more memory than that.
 public enum OutputLimits {
-    public static let head = 4 * 1024 * 1024
+    public static let head = 1024 * 1024
     public static let tail = 256 * 1024
 }
 

@@ -169,6 +169,7 @@ final class DeadlineLabTests: LabTestCase {
         XCTAssertEqual(r.status, 1, "a timed-out command is a failure")
         XCTAssertLessThan(r.seconds, 5 + 5 + 3, "ends on time")
         XCTAssertLessThan(r.maxRSSKiB, 400 * 1024 / 2, "max RSS \(r.maxRSSKiB) KiB")
+        print("yes flood on \(lab.hosts.count) hosts: \(String(format: "%.1f", r.seconds)) s, max RSS \(r.maxRSSKiB / 1024) MiB")
         let lines = r.output.split(separator: "\n").filter { $0.hasPrefix("{") }
         XCTAssertEqual(lines.count, lab.hosts.count, r.output.prefix(2000).description)
         for line in lines {

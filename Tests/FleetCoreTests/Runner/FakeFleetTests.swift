@@ -176,7 +176,7 @@ final class FakeFleetTests: XCTestCase {
         XCTAssertEqual(results[1].human, "a1 [fd00:10::2] failed exit 3 (\(results[1].durationMs) ms)\n  stderr| no such file")
         let json = results[1].jsonLine
         XCTAssertTrue(json.hasPrefix("{\"address\":\"fd00:10::2\",\"duration_ms\":"), json)
-        XCTAssertTrue(json.contains("\"exit_code\":3,\"host\":\"a1\",\"status\":\"failed\",\"stderr\":\"no such file\\n\",\"stdout\":\"\"}"), json)
+        XCTAssertTrue(json.contains("\"exit_code\":3,\"host\":\"a1\",\"status\":\"failed\",\"stderr\":\"no such file\\n\",\"stderr_bytes\":13,\"stderr_truncated\":false,\"stdout\":\"\",\"stdout_bytes\":0,\"stdout_truncated\":false}"), json)
     }
 
     func testDryRunShowsRenderedStepsAndMasksSecrets() throws {
