@@ -114,7 +114,7 @@ final class DeadlineLabTests: LabTestCase {
         let s = try session(lab, 2)
         defer { s.close(); lab.link(2, up: true) }
         let started = DispatchSemaphore(value: 0)
-        let result = Locked<Result<ExecResult, Error>?>(nil)
+        let result = DeadlineBox<Result<ExecResult, Error>?>(nil)
         let start = Date()
         let t = Thread {
             result.set(Result { try s.exec("touch /tmp/exdead-started; sleep 60", timeout: 4) })
@@ -143,7 +143,7 @@ final class DeadlineLabTests: LabTestCase {
         let s = try session(lab, 3, keepalive: interval)
         defer { s.close(); lab.link(3, up: true) }
         let done = DispatchSemaphore(value: 0)
-        let result = Locked<Result<ExecResult, Error>?>(nil)
+        let result = DeadlineBox<Result<ExecResult, Error>?>(nil)
         Thread {
             result.set(Result { try s.exec("touch /tmp/exdead-started; sleep 300", timeout: 600) })
             done.signal()
@@ -194,7 +194,7 @@ final class DeadlineLabTests: LabTestCase {
 }
 
 /// A value shared between a test and the thread it starts.
-final class Locked<T>: @unchecked Sendable {
+final class DeadlineBox<T>: @unchecked Sendable {
     private var value: T
     private let lock = NSLock()
     init(_ v: T) { value = v }
