@@ -159,4 +159,27 @@ final class CLILabTests: LabTestCase {
         XCTAssertEqual(r.status, 2, r.output)
         XCTAssertTrue(r.output.contains("\n\(playbook):5: step \"a\" key \"timeout\": inf is not a finite number"), r.output)
     }
+
+    /// An inventory string that could run code where it reaches a command is refused at load: exit 2
+    /// naming the key, and nothing ran on the host.
+    func testShellCharactersInUserOrInterfaceAreRefusedBeforeAnyHost() throws {
+        let lab = try lab()
+        let fleet = try fleetBinary()
+        let marker = "/root/co-pwned"
+        lab.exec(1, "rm -f \(marker)")
+        let logBefore = sshdLogLines(lab)
+        for (key, value) in [("ra_interface", "e$(touch \(marker))"), ("user", "root;touch \(marker)")] {
+            // Written directly: loading it (as lab.inventory(named:) does) must fail.
+            let path = lab.dir + "/hostile-\(key).toml"
+            let text = try String(contentsOfFile: lab.inventoryPath, encoding: .utf8)
+                .replacingOccurrences(of: "role = \"server\"\n", with: "role = \"server\"\n\(key) = \(InventorySyntax.tomlQuoted(value))\n")
+            XCTAssertTrue(text.contains("\(key) = "))
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let r = Lab.run([fleet, "up", path])
+            XCTAssertEqual(r.status, 2, r.output)
+            XCTAssertTrue(r.output.contains("key \"\(key)\""), r.output)
+        }
+        XCTAssertEqual(sshdLogLines(lab), logBefore, "the host was contacted")
+        XCTAssertNotEqual(lab.exec(1, "test -e \(marker)").status, 0, "the value ran on the host")
+    }
 }

@@ -13,8 +13,8 @@ public struct ShellAction: Action {
     public var changes: Bool
 
     public init(_ p: StepParams) throws {
-        command = try p.requiredTemplate("command")
-        check = try p.template("check")
+        command = try p.requiredShellTemplate("command")
+        check = try p.shellTemplate("check")
         changes = try p.bool("changes") ?? true
     }
 
@@ -58,7 +58,7 @@ public struct WaitForAction: Action {
     public var interval: Double
 
     public init(_ p: StepParams) throws {
-        command = try p.requiredTemplate("command")
+        command = try p.requiredShellTemplate("command")
         timeout = try p.number("timeout") ?? 60
         interval = try p.number("interval") ?? 1
         guard timeout > 0 else { throw p.error("timeout", "must be > 0") }

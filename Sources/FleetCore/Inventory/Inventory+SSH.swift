@@ -77,8 +77,8 @@ extension InventoryReader {
         case .missing: break
         case .invalid: valid = false
         case .present(let user):
-            if user.isEmpty || user.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0 == "@" }) {
-                fail(context, "user", "\(InventorySyntax.tomlQuoted(user)) is not a valid user name (non-empty, no whitespace or '@')")
+            if let problem = InventorySyntax.userNameProblem(user) {
+                fail(context, "user", "\(InventorySyntax.tomlQuoted(user)) \(problem)")
                 valid = false
             } else {
                 settings.user = user

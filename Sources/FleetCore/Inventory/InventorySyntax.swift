@@ -79,16 +79,32 @@ public enum InventorySyntax {
         return nil
     }
 
-    /// Why `name` cannot be a Linux interface name, or nil.
+    /// Why `name` cannot be a Linux interface name, or nil. Only ASCII letters, digits, '-', '_' and
+    /// '.' (what interface names use in practice): the value reaches commands and sysctl keys.
     public static func interfaceNameProblem(_ name: String) -> String? {
         if name.isEmpty { return "must not be empty" }
         if name.utf8.count > 15 { return "is longer than 15 characters, the Linux limit for interface names" }
-        if name == "." || name == ".." || name.contains("/") || name.contains(":")
-            || name.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 })
-        {
-            return "is not a valid interface name (no '/', ':' or whitespace)"
+        if name == "." || name == ".." || name.hasPrefix("-") || !name.unicodeScalars.allSatisfy(isNameCharacter) {
+            return "is not a valid interface name (ASCII letters, digits, '-', '_' and '.' only, not starting with '-')"
         }
         return nil
+    }
+
+    /// Why `user` cannot be a login name, or nil: ASCII letters, digits, '_', '.' and '-', not
+    /// starting with '-' or '.', at most 32 characters (what useradd accepts; the value reaches
+    /// commands and the SSH login).
+    public static func userNameProblem(_ user: String) -> String? {
+        if user.isEmpty { return "is not a valid user name: it is empty" }
+        if user.utf8.count > 32 { return "is not a valid user name: longer than 32 characters" }
+        if user.hasPrefix("-") || user.hasPrefix(".") || !user.unicodeScalars.allSatisfy(isNameCharacter) {
+            return "is not a valid user name (ASCII letters, digits, '_', '.' and '-' only, not starting with '-' or '.')"
+        }
+        return nil
+    }
+
+    static func isNameCharacter(_ c: Unicode.Scalar) -> Bool {
+        c.isASCII && (("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+            || c == "-" || c == "_" || c == ".")
     }
 
     /// The allowed key closest to `key`, when it is within edit distance 2.

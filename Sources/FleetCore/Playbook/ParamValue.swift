@@ -50,6 +50,8 @@ public final class StepParams: @unchecked Sendable {
     /// The template variables its templates may name.
     public let variables: [String]
     private var read: Set<String> = []
+    /// The line of each key in the file, where the loader knows it.
+    public var lines: [String: Int] = [:]
 
     /// `alsoAllowed`: keys `finish()` accepts even when the action does not read them.
     public init(file: String, step: String, values: [String: ParamValue], alsoAllowed: Set<String> = [],
@@ -84,6 +86,22 @@ public final class StepParams: @unchecked Sendable {
     public func template(_ key: String) throws -> Template? {
         guard let s = try string(key) else { return nil }
         do { return try Template(s, known: variables) } catch let e as TemplateError { throw error(key, e.message) }
+    }
+
+    /// A template that becomes a shell command: no variable may sit inside quotes (fleet quotes values).
+    public func shellTemplate(_ key: String) throws -> Template? {
+        guard let t = try template(key) else { return nil }
+        if let name = t.variableInsideQuotes {
+            throw PlaybookError(file: lines[key].map { "\(file):\($0)" } ?? file, step: step, key: key,
+                                message: "{{ \(name) }} is inside quotes; fleet shell-quotes every value itself, and "
+                                    + "inside quotes that quoting breaks: remove the quotes around it")
+        }
+        return t
+    }
+
+    public func requiredShellTemplate(_ key: String) throws -> Template {
+        guard let t = try shellTemplate(key) else { throw error(key, "is required") }
+        return t
     }
 
     public func requiredTemplate(_ key: String) throws -> Template {

@@ -119,6 +119,10 @@ extension Playbook {
             let params = StepParams(file: path, step: stepName,
                                     values: values.filter { !stepKeys.contains($0.key) || $0.key == "timeout" },
                                     alsoAllowed: ["timeout"], variables: registry.variables)
+            for key in values.keys {
+                let at = located(path, text, step: i, key: key)
+                if at != path, let n = Int(at.dropFirst(path.count + 1)) { params.lines[key] = n }
+            }
             let action = try registry.make(actionName, params)
             for value in action.produces {
                 if let other = producers[value] {

@@ -47,6 +47,33 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
         self.parts = parts
     }
 
+    /// The first variable written inside shell quotes (`"… {{ v }} …"` or `'{{ v }}'`), or nil. Rendered
+    /// for a shell, every value is quoted by fleet; inside the author's own quotes that quoting
+    /// breaks (in double quotes `$(…)` in a value would run), so such a command is refused at load.
+    public var variableInsideQuotes: String? {
+        enum Quote { case none, single, double }
+        var state = Quote.none
+        for part in parts {
+            switch part {
+            case .variable(let name):
+                if state != .none { return name }
+            case .text(let text):
+                var escaped = false
+                for c in text {
+                    if escaped { escaped = false; continue }
+                    switch (state, c) {
+                    case (.none, "\\"), (.double, "\\"): escaped = true
+                    case (.none, "'"): state = .single
+                    case (.none, "\""): state = .double
+                    case (.single, "'"), (.double, "\""): state = .none
+                    default: break
+                    }
+                }
+            }
+        }
+        return nil
+    }
+
     public enum Mode: Sendable { case shell, plain }
 
     public func render(_ vars: TemplateVariables, _ mode: Mode) -> String {

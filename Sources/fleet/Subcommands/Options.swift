@@ -62,11 +62,7 @@ func printError(_ text: String) {
 }
 
 /// Every action a playbook may name: the built-in ones and the K3s steps.
-var actionRegistry: ActionRegistry {
-    var r = ActionRegistry.builtIn
-    K3sActions.register(in: &r)
-    return r
-}
+var actionRegistry: ActionRegistry { K3sActions.registry }
 
 func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 

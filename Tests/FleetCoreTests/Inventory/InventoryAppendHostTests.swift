@@ -141,10 +141,10 @@ final class InventoryAppendHostTests: XCTestCase {
     func testStringsAreTOMLEscaped() throws {
         let path = try write(original + "\n")
         let identity = "keys/we\"ird\\name\ttab"
-        try Inventory.appendHost(toFile: path, name: "w1", address: "w1.example", role: .agent, user: "o'neil", port: nil, identity: identity, nodeIP: "fd10::21")
+        try Inventory.appendHost(toFile: path, name: "w1", address: "w1.example", role: .agent, user: "o.neil", port: nil, identity: identity, nodeIP: "fd10::21")
         let worker = try XCTUnwrap(try Inventory.load(path: path).host(named: "w1"))
         XCTAssertEqual(worker.ssh.identity, try XCTUnwrap(directory).path + "/" + identity)
-        XCTAssertEqual(worker.ssh.user, "o'neil")
+        XCTAssertEqual(worker.ssh.user, "o.neil")
         XCTAssertEqual(InventorySyntax.tomlQuoted("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"")
     }
 
@@ -162,5 +162,18 @@ final class InventoryAppendHostTests: XCTestCase {
         ) { error in
             XCTAssertTrue("\(error)".hasPrefix("/nonexistent/fleet.toml: cannot read"), "\(error)")
         }
+    }
+
+    /// A user name that could run code once it reaches a command is refused, naming the key; the file is unchanged.
+    func testAUserNameWithShellCharactersIsRefused() throws {
+        let path = try write(original + "\n")
+        let before = try contents(path)
+        for user in ["o'neil", "a$b", "a;b", "{x}", "$(id)", "-oProxy", "a b", "ü"] {
+            XCTAssertThrowsError(try Inventory.appendHost(toFile: path, name: "w1", address: "fd10::21", role: .agent,
+                                                          user: user, port: nil, identity: nil, nodeIP: nil), user) { error in
+                XCTAssertTrue("\(error)".contains("key \"user\""), "\(error)")
+            }
+        }
+        XCTAssertEqual(try contents(path), before)
     }
 }
