@@ -3,11 +3,13 @@ import Foundation
 /// Bounds how many connections are between their TCP connect and the end of authentication at
 /// once, so a thousand hosts started together do not all time out sharing two cores.
 ///
-/// The bound adapts to what it sees, like a delay-based congestion window: it starts at 8 per
-/// core, grows by one for each connection set up about as fast as the fastest seen so far, and
-/// shrinks by a quarter (at most once per window of completions) when set-ups take several times
-/// that long, which is what a saturated CPU or link looks like. A host waits for its turn before
-/// its connect timer starts, so `connect_timeout` measures the host, not the queue.
+/// The bound adapts to how close set-ups come to their own deadline, which is what decides
+/// whether a host is falsely reported unreachable: it starts at 8 per core, grows by one for each
+/// connection set up in under a tenth of its connect timeout, and shrinks by a quarter (at most
+/// once per window of completions) when one takes over a quarter of it, as set-ups do when the
+/// control machine's CPU or link is saturated. Distant hosts with a long round trip but time to
+/// spare do not shrink it. A host waits for its turn before its connect timer starts, so
+/// `connect_timeout` measures the host, not the queue.
 public final class ConnectPacer: @unchecked Sendable {
     public static let shared = ConnectPacer(cores: ProcessInfo.processInfo.activeProcessorCount)
 
@@ -16,8 +18,6 @@ public final class ConnectPacer: @unchecked Sendable {
     private let cond = NSCondition()
     private var _limit: Int
     private var inFlight = 0
-    /// The fastest set-up seen (seconds).
-    private var fastest: Double?
     /// Completions to wait after a decrease before the next one.
     private var holdOff = 0
 
@@ -41,38 +41,37 @@ public final class ConnectPacer: @unchecked Sendable {
         inFlight += 1
     }
 
-    /// Frees a slot; `setUp` is how long a connection that succeeded took from its turn to
-    /// authenticated (nil for a failed one, which says nothing about load).
-    public func release(setUp: Double?) {
+    /// Frees a slot. `used` is the share of its connect timeout that a connection which
+    /// succeeded took from its turn to authenticated (nil for a failed one: a host that is down
+    /// says nothing about load).
+    public func release(used: Double?) {
         cond.lock(); defer { cond.unlock() }
         inFlight -= 1
-        if let setUp { observe(setUp) }
+        if let used { observe(used) }
         cond.broadcast()
     }
 
-    /// Adapts the bound to one set-up time. Call with the lock held.
-    private func observe(_ seconds: Double) {
-        let best = min(fastest ?? seconds, seconds)
-        fastest = best
+    /// Adapts the bound to one set-up. Call with the lock held.
+    private func observe(_ used: Double) {
         if holdOff > 0 { holdOff -= 1 }
-        if seconds <= 2 * best + 0.02 {
+        if used < 0.1 {
             _limit = min(maxLimit, _limit + 1)
-        } else if seconds > 4 * best + 0.1, holdOff == 0 {
+        } else if used > 0.25, holdOff == 0 {
             _limit = max(minLimit, _limit - max(1, _limit / 4))
             holdOff = _limit
         }
     }
 
-    /// Runs `body` in a slot and feeds its duration back when it succeeds.
-    func paced<T>(_ body: () throws -> T) rethrows -> T {
+    /// Runs `body` in a slot and feeds back the share of `timeout` it took when it succeeds.
+    func paced<T>(timeout: Double, _ body: () throws -> T) rethrows -> T {
         acquire()
         let start = Date()
         do {
             let value = try body()
-            release(setUp: Date().timeIntervalSince(start))
+            release(used: Date().timeIntervalSince(start) / max(timeout, 0.001))
             return value
         } catch {
-            release(setUp: nil)
+            release(used: nil)
             throw error
         }
     }

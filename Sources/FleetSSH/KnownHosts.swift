@@ -136,7 +136,7 @@ public struct KnownHostsIndex: Sendable {
             found.append(p.entry)
         }
         if !hashed.isEmpty {
-            let message = Array(name.utf8)
+            let message = Array(lowered.utf8)   // OpenSSH hashes the lower-cased name
             for h in hashed {
                 var mac = h.mac
                 mac.update(data: message)

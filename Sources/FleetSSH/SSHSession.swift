@@ -83,7 +83,7 @@ public final class SSHSession: @unchecked Sendable {
     public static func connect(_ target: SSHTarget) throws -> SSHSession {
         LibSSH2.ensureInitialised()
         guard let pacer = target.pacer else { return try setUp(target) }
-        return try pacer.paced { try setUp(target) }
+        return try pacer.paced(timeout: target.connectTimeout) { try setUp(target) }
     }
 
     private static func setUp(_ target: SSHTarget) throws -> SSHSession {

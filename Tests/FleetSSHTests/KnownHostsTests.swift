@@ -177,18 +177,20 @@ final class KnownHostsStoreTests: XCTestCase {
 }
 
 final class ConnectPacerTests: XCTestCase {
-    func testGrowsWhileFastAndShrinksWhenSetUpsSlowDown() {
+    func testGrowsWhileSetUpsAreFarFromTheirDeadlineAndShrinksNearIt() {
         let p = ConnectPacer(cores: 2)
         XCTAssertEqual(p.limit, 16)
-        for _ in 0..<10 { p.acquire(); p.release(setUp: 0.05) }
+        for _ in 0..<10 { p.acquire(); p.release(used: 0.05) }
         XCTAssertEqual(p.limit, 26)
-        p.acquire(); p.release(setUp: 2.0)
+        p.acquire(); p.release(used: 0.15)
+        XCTAssertEqual(p.limit, 26, "slower but with time to spare: unchanged")
+        p.acquire(); p.release(used: 0.5)
         XCTAssertEqual(p.limit, 20, "a quarter off")
-        p.acquire(); p.release(setUp: 2.0)
+        p.acquire(); p.release(used: 0.5)
         XCTAssertEqual(p.limit, 20, "at most one decrease per window")
-        for _ in 0..<200 { p.acquire(); p.release(setUp: 3.0) }
+        for _ in 0..<200 { p.acquire(); p.release(used: 0.6) }
         XCTAssertEqual(p.limit, p.minLimit)
-        p.acquire(); p.release(setUp: nil)
+        p.acquire(); p.release(used: nil)
         XCTAssertEqual(p.limit, p.minLimit, "a failed connection says nothing about load")
     }
 
@@ -200,7 +202,7 @@ final class ConnectPacerTests: XCTestCase {
             counts.update { $0.now += 1; $0.peak = max($0.peak, $0.now) }
             usleep(2000)   // the work done in the slot
             counts.update { $0.now -= 1 }
-            p.release(setUp: nil)
+            p.release(used: nil)
         }
         XCTAssertLessThanOrEqual(counts.value.peak, 2)
         XCTAssertGreaterThan(counts.value.peak, 0)
