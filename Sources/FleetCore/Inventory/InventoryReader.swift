@@ -122,22 +122,23 @@ public struct InventoryReader {
         fail(context, key, "expected \(expected), found \(InventoryReader.describe(found))")
     }
 
-    public mutating func string(_ context: InventoryTable, _ key: String) -> InventoryLookup<String> {
+    /// A key's value as `T`: missing, present, or a type error naming what was `expected`.
+    mutating func typed<T>(_ context: InventoryTable, _ key: String, expected: String,
+                           _ extract: (TOMLValueConvertible) -> T?) -> InventoryLookup<T> {
         guard let value = context.table[key] else { return .missing }
-        guard let text = value.string else {
-            typeError(context, key, expected: "a string", found: value)
+        guard let typed = extract(value) else {
+            typeError(context, key, expected: expected, found: value)
             return .invalid
         }
-        return .present(text)
+        return .present(typed)
+    }
+
+    public mutating func string(_ context: InventoryTable, _ key: String) -> InventoryLookup<String> {
+        typed(context, key, expected: "a string") { $0.string }
     }
 
     public mutating func integer(_ context: InventoryTable, _ key: String) -> InventoryLookup<Int> {
-        guard let value = context.table[key] else { return .missing }
-        guard let number = value.int else {
-            typeError(context, key, expected: "an integer", found: value)
-            return .invalid
-        }
-        return .present(number)
+        typed(context, key, expected: "an integer") { $0.int }
     }
 
     public mutating func number(_ context: InventoryTable, _ key: String) -> InventoryLookup<Double> {
@@ -155,12 +156,7 @@ public struct InventoryReader {
     }
 
     public mutating func boolean(_ context: InventoryTable, _ key: String) -> InventoryLookup<Bool> {
-        guard let value = context.table[key] else { return .missing }
-        guard let flag = value.bool else {
-            typeError(context, key, expected: "a boolean (true or false)", found: value)
-            return .invalid
-        }
-        return .present(flag)
+        typed(context, key, expected: "a boolean (true or false)") { $0.bool }
     }
 
     public mutating func strings(_ context: InventoryTable, _ key: String) -> InventoryLookup<[String]> {
