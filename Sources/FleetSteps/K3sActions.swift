@@ -9,6 +9,8 @@ public enum K3sActions {
         registry.register("k3s_agent") { try K3sAgentAction($0) }
         registry.register("k3s_verify") { try K3sVerifyAction($0) }
         registry.register("longhorn_prereqs") { try LonghornPrereqsAction($0) }
+        registry.register("k3s_addons") { try K3sAddonsAction($0) }
+        registry.register("k3s_registries") { try K3sRegistriesAction($0) }
     }
 
     /// The built-in actions plus the K3s steps, and the K3s template variables.

@@ -29,6 +29,20 @@ public enum K3sConfigFile {
             ("flannel-ipv6-masq", .bool(c.flannelIPv6Masq)),
         ]
         if !c.disable.isEmpty { entries.append(("disable", .list(c.disable))) }
+        entries += networkStack(c)
+        return entries
+    }
+
+    /// The keys `[cluster] cni` and `embedded_registry` set: without flannel, K3s runs no network policy
+    /// controller either; Cilium replaces kube-proxy. All must match on every server.
+    public static func networkStack(_ c: ClusterConfig) -> [(String, Value)] {
+        var entries: [(String, Value)] = []
+        if c.cni.replacesFlannel {
+            entries.append(("flannel-backend", .string("none")))
+            entries.append(("disable-network-policy", .bool(true)))
+        }
+        if c.cni == .cilium { entries.append(("disable-kube-proxy", .bool(true))) }
+        if c.embeddedRegistry { entries.append(("embedded-registry", .bool(true))) }
         return entries
     }
 

@@ -103,6 +103,8 @@ public struct VerifyReport: Sendable, Equatable {
     public var rows: [NodeRow] = []
     public var problems: [String] = []
     public var notes: [String] = []
+    /// Each add-on's install job, when the inventory has add-ons.
+    public var addons: [String: AddonStatus.State] = [:]
     public var podsChecked = 0
     public var servicesChecked = 0
 
@@ -122,6 +124,9 @@ public struct VerifyReport: Sendable, Equatable {
 }
 
 public enum Verify {
+    /// What verify says instead of failing when `cni = "none"` leaves the nodes NotReady.
+    public static let noCNINote = "cni = \"none\": nodes stay NotReady until a CNI runs (install one; this is expected, not broken)"
+
     /// Parses an IPv6 CIDR without insisting on zero host bits (the API never sends them anyway).
     static func cidr(_ text: String) -> IPv6CIDR? {
         let parts = text.split(separator: "/", maxSplits: 1)
@@ -151,7 +156,9 @@ public enum Verify {
             let readyText = ready?.status == "True" ? "Ready" : (ready.map { "NotReady (\($0.status))" } ?? "NotReady")
             r.rows.append(NodeRow(name: host.name, role: node.roles, internalIP: node.internalIPs.joined(separator: ","),
                                   podCIDR: node.podCIDRs.joined(separator: ","), ready: readyText))
-            if ready?.status != "True" {
+            if ready?.status != "True", inventory.cluster.cni == .none {
+                if !r.notes.contains(Verify.noCNINote) { r.notes.append(Verify.noCNINote) }
+            } else if ready?.status != "True" {
                 let why = [ready?.reason, ready?.message].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
                 r.problems.append("\(host.name): not Ready" + (why.isEmpty ? "" : " (\(why))"))
             }
@@ -224,17 +231,20 @@ public enum Verify {
         }
     }
 
-    /// The three lists in one round trip.
-    static let command: String = {
+    /// The three lists in one round trip (and the add-ons' HelmCharts and Jobs when there are add-ons).
+    static func command(addons: Bool) -> String {
         var s = FactScript()
         for kind in ["nodes", "pods", "svc"] {
             s.add(kind, "\(K3sInstall.binaryPath) kubectl get \(kind) \(kind == "nodes" ? "" : "-A ")-o json </dev/null")
         }
+        if addons { AddonStatus.addFacts(&s) }
         return s.command
-    }()
+    }
+
+    static let command = command(addons: false)
 
     /// Pure: the command's output → a report, or why it could not be read.
-    public static func evaluate(output: String, inventory: Inventory) -> VerifyReport {
+    public static func evaluate(output: String, inventory: Inventory, addons: [String] = []) -> VerifyReport {
         let s = FactScript.sections(output)
         var r: VerifyReport
         do {
@@ -242,6 +252,20 @@ public enum Verify {
             let pods = try KubeJSON.decode(KubeJSON.Pod.self, s["pods"] ?? "")
             let services = try KubeJSON.decode(KubeJSON.Service.self, s["svc"] ?? "")
             r = evaluate(inventory: inventory, nodes: nodes, pods: pods, services: services)
+            if !addons.isEmpty {
+                if let states = AddonStatus.parse(s, addons: addons, pods: pods) {
+                    r.addons = states
+                    for addon in addons {
+                        if case .waiting(let why)? = states[addon] { r.problems.append("add-on \(addon): \(why)") }
+                        if case .failed(let job, let pod, let reason)? = states[addon] {
+                            r.problems.append("add-on \(addon): job \(job) failed" + (reason.isEmpty ? "" : " (\(reason))")
+                                              + (pod.map { ", pod \($0)" } ?? ""))
+                        }
+                    }
+                } else {
+                    r.problems.append("the API did not list HelmCharts and Jobs yet")
+                }
+            }
         } catch {
             r = VerifyReport()
             r.problems.append("the API did not answer with node, pod and service lists yet")
@@ -287,12 +311,16 @@ public struct K3sVerifyAction: Action {
         public var serviceCIDR: IPv6CIDR
         public var wait: Double
         public var interval: Double
+        /// The add-ons (group `cluster`) whose install job verify waits for.
+        public var addons: [String]
+        public var cni: CNI
     }
 
     public func inputs(host: FleetCore.Host, inventory: Inventory) -> Inputs {
         Inputs(nodes: inventory.hosts.map { Inputs.Node(name: $0.name, role: $0.role, nodeIP: $0.nodeIP) },
                clusterCIDR: inventory.cluster.clusterCIDR, serviceCIDR: inventory.cluster.serviceCIDR,
-               wait: wait, interval: interval)
+               wait: wait, interval: interval, addons: Addons.effective(inventory, group: "cluster").map(\.name),
+               cni: inventory.cluster.cni)
     }
 
     public func describe(_ vars: TemplateVariables) -> [String] {
@@ -303,14 +331,18 @@ public struct K3sVerifyAction: Action {
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
         let start = Date()
         var polls = 0
+        let addons = inputs(host: ctx.host, inventory: ctx.inventory).addons
+        let command = Verify.command(addons: !addons.isEmpty)
         while true {
             polls += 1
-            let r = try ctx.run(Verify.command, timeout: min(60, max(10, wait)))
-            let report = Verify.evaluate(output: r.stdoutText, inventory: ctx.inventory)
+            let r = try ctx.run(command, timeout: min(60, max(10, wait)))
+            let report = Verify.evaluate(output: r.stdoutText, inventory: ctx.inventory, addons: addons)
             let elapsed = Date().timeIntervalSince(start)
+            try Self.failOnFailedAddon(report, ctx, r)
             if report.passed {
                 var lines = ["\(ctx.inventory.hosts.count) node(s) Ready on IPv6, \(report.podsChecked) pod(s) and "
                     + "\(report.servicesChecked) service(s) in range (after \(polls) poll(s), \(String(format: "%.1f", elapsed)) s)"]
+                if !addons.isEmpty { lines.append("add-on job(s) complete: " + addons.map(AddonStatus.jobName).joined(separator: ", ")) }
                 lines.append(report.table)
                 lines += report.notes.map { "note: " + $0 }
                 return .ok(lines.joined(separator: "\n"))
@@ -322,6 +354,23 @@ public struct K3sVerifyAction: Action {
                 throw TaskFailure(lines.joined(separator: "\n"), result: r)
             }
             Thread.sleep(forTimeInterval: interval)
+        }
+    }
+}
+
+extension K3sVerifyAction {
+    /// A failed install job will not recover by waiting: fail now, naming the job, its pod and its last log lines.
+    static func failOnFailedAddon(_ report: VerifyReport, _ ctx: TaskContext, _ r: CommandResult) throws {
+        for name in report.addons.keys.sorted() {
+            guard case .failed(let job, let pod, let reason)? = report.addons[name] else { continue }
+            var lines = ["add-on \(name): job \(job) failed" + (reason.isEmpty ? "" : " (\(reason))")]
+            if let pod {
+                let logs = try ctx.run(AddonStatus.logCommand(pod: pod), timeout: 30)
+                lines.append("pod \(pod), last log lines:")
+                lines += logs.stdoutText.split(separator: "\n").suffix(20).map { "  " + $0 }
+            }
+            lines.append("fix the chart or its values in [addons.\(name)] and run fleet up again")
+            throw TaskFailure(lines.joined(separator: "\n"), result: r)
         }
     }
 }

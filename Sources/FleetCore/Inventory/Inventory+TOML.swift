@@ -62,7 +62,7 @@ extension InventoryReader {
         checkRootKeys(root)
         for spec in schema.sections {
             let table = section(root, spec.name)
-            checkKeys(table, allowed: spec.keys)
+            if !spec.openKeys { checkKeys(table, allowed: spec.keys) }
             spec.read(&self, table)
         }
         let ssh = readSSH(section(root, "ssh"))

@@ -41,13 +41,17 @@ public struct InventorySection: Sendable {
     public var name: String
     /// Every key the table may have, in the order they are documented.
     public var keys: [String]
+    /// The table's keys are names the module chooses (`[addons.NAME]`): the reader checks them itself.
+    public var openKeys: Bool
     /// Reads the table (an empty one when the file has none) and stores what it yields in
     /// `reader.sections`; records each problem on the reader. Unknown keys are reported before.
     public var read: @Sendable (inout InventoryReader, InventoryTable) -> Void
 
-    public init(name: String, keys: [String], read: @escaping @Sendable (inout InventoryReader, InventoryTable) -> Void) {
+    public init(name: String, keys: [String], openKeys: Bool = false,
+                read: @escaping @Sendable (inout InventoryReader, InventoryTable) -> Void) {
         self.name = name
         self.keys = keys
+        self.openKeys = openKeys
         self.read = read
     }
 }

@@ -27,6 +27,10 @@ public struct ClusterConfig: Sendable, Hashable {
     /// Where agents register: a server's node_ip, or a DNS name or floating IPv6 address in front of
     /// the servers (listed in `tlsSAN`). Nil: the first server's node_ip.
     public var registrationAddress: String?
+    /// The pod network (`flannel`, `none`, `cilium`, `calico`); fixed at creation.
+    public var cni: CNI
+    /// K3s's embedded registry mirror (Spegel): `embedded-registry: true` on every server.
+    public var embeddedRegistry: Bool
 
     public init(
         name: String,
@@ -37,7 +41,9 @@ public struct ClusterConfig: Sendable, Hashable {
         disable: [String] = [],
         k3sVersion: String,
         tlsSAN: [String] = [],
-        registrationAddress: String? = nil
+        registrationAddress: String? = nil,
+        cni: CNI = .flannel,
+        embeddedRegistry: Bool = false
     ) {
         self.name = name
         self.clusterCIDR = clusterCIDR
@@ -48,6 +54,8 @@ public struct ClusterConfig: Sendable, Hashable {
         self.k3sVersion = k3sVersion
         self.tlsSAN = tlsSAN
         self.registrationAddress = registrationAddress
+        self.cni = cni
+        self.embeddedRegistry = embeddedRegistry
     }
 
     /// `clusterDNS`, or the 10th address of the service range (`fd00:43::a` for the default range), as K3s does.

@@ -13,7 +13,7 @@ struct ClusterDraft: Sendable, Hashable {
 enum ClusterSection {
     static let keys = [
         "name", "cluster_cidr", "service_cidr", "cluster_dns", "flannel_ipv6_masq", "disable", "k3s_version", "tls_san",
-        "registration_address",
+        "registration_address", "cni", "embedded_registry",
     ]
     /// Components K3s can be told not to deploy.
     static let disableable = [
@@ -34,11 +34,14 @@ enum ClusterSection {
         let version = readVersion(&r, t)
         let sans = readTLSSAN(&r, t)
         let registration = readRegistrationAddress(&r, t)
+        var cni = CNI.flannel
+        if case .present(let value) = r.enumeration(t, "cni", CNI.self) { cni = value }
+        let embeddedRegistry = r.boolean(t, "embedded_registry").value ?? false
         if r.errorCount == before, let pods = draft.clusterCIDR, let services = draft.serviceCIDR {
             let config = ClusterConfig(
                 name: name, clusterCIDR: pods, serviceCIDR: services, clusterDNS: clusterDNS,
                 flannelIPv6Masq: masquerade, disable: disable, k3sVersion: version, tlsSAN: sans,
-                registrationAddress: registration
+                registrationAddress: registration, cni: cni, embeddedRegistry: embeddedRegistry
             )
             draft.config = config
             r.sections[ClusterConfig.self] = config

@@ -10,9 +10,10 @@ import Foundation
 /// ``schema``, and a computed property on `Inventory` to read it back; nothing in FleetCore changes.
 public enum K3sInventory {
     public static let schema = InventorySchema(
-        sections: [ClusterSection.section, K3sSection.section, PreflightSection.section],
+        sections: [ClusterSection.section, K3sSection.section, PreflightSection.section, AddonsSection.section,
+                   RegistriesSection.section],
         hostKeys: [NodeKeys.hostKeys],
-        checks: ClusterChecks.all,
+        checks: ClusterChecks.all + AddonChecks.all,
         variables: K3sTemplateVariables.all
     )
 }

@@ -31,6 +31,13 @@ public struct K3sPreflightAction: Action {
         let e = inputs(host: ctx.host, inventory: ctx.inventory)
         let r = try ctx.run(Preflight.factScript(e).command)
         guard r.succeeded else { throw TaskFailure("gathering facts: \(r.statusText)", result: r) }
+        if let wanted = e.cni {
+            let sections = FactScript.sections(r.stdoutText)
+            let installed = Preflight.installedCNI(config: sections["k3s-config"] ?? "", manifests: sections["cni-manifests"] ?? "")
+            if let why = Preflight.cniChangeRefusal(installed: installed, wanted: wanted) {
+                throw TaskFailure(why, result: r, refused: true)
+            }
+        }
         let report = Preflight.evaluate(Preflight.parseFacts(r.stdoutText, e), e)
         let message = Preflight.message(report, skippedInternet: !e.checkInternet)
         if !report.failures.isEmpty { throw TaskFailure(message, result: r) }

@@ -17,6 +17,7 @@ public enum Preflight {
         s.add("resolv", "cat /etc/resolv.conf")
         s.add("resolved", "cat /run/systemd/resolve/resolv.conf")
         s.add("hosts", "cat /etc/hosts")
+        if e.cni != nil { addNetworkFacts(&s) }
         if let probe = e.probe {
             s.add("probe", "ping -6 -c1 -W2 \(shellQuote(probe.description)) >/dev/null 2>&1; echo $?")
         }

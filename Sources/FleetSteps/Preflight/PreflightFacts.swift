@@ -47,6 +47,8 @@ public struct PreflightExpectation: Sendable, Encodable {
     public var imagesBundled: Bool
     /// Dynamic addresses (SLAAC/DHCPv6 leases) are warnings instead of failures.
     public var allowDynamicAddress: Bool
+    /// Servers: the inventory's `[cluster] cni`, compared with the installed one (nil on agents).
+    public var cni: CNI?
 
     public init(nodeIP: IPv6Address, probe: IPv6Address? = nil, checkInternet: Bool = false,
                 source: K3sSource = .airgap, imagesBundled: Bool = false, allowDynamicAddress: Bool = false) {
@@ -63,5 +65,6 @@ public struct PreflightExpectation: Sendable, Encodable {
         self.init(nodeIP: host.nodeIP, probe: inv.preflight.probe, checkInternet: inv.preflight.checkInternet,
                   source: inv.k3s.source, imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty,
                   allowDynamicAddress: allowDynamicAddress)
+        cni = host.role == .server ? inv.cluster.cni : nil
     }
 }
