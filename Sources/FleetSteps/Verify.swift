@@ -286,16 +286,24 @@ public struct K3sVerifyAction: Action {
     public var wait: Double
     public var interval: Double
 
+    /// Whose add-ons' install jobs verify waits for: `cluster` (the K3s playbook's) or `storage`.
+    public var addonGroup: String
+
     public init(_ p: StepParams) throws {
         wait = try p.number("timeout") ?? 180
         interval = try p.number("interval") ?? 2
+        addonGroup = try p.string("addons") ?? "cluster"
         guard wait > 0 else { throw p.error("timeout", "must be > 0") }
         guard interval > 0 else { throw p.error("interval", "must be > 0") }
+        guard AddonsSection.groups.contains(addonGroup) else {
+            throw p.error("addons", "must be one of \(AddonsSection.groups.joined(separator: ", "))")
+        }
     }
 
-    public init(wait: Double = 180, interval: Double = 2) {
+    public init(wait: Double = 180, interval: Double = 2, addonGroup: String = "cluster") {
         self.wait = wait
         self.interval = interval
+        self.addonGroup = addonGroup
     }
 
     /// What verify compares the cluster with: every host's name, role and node IP, the two ranges.
@@ -311,7 +319,7 @@ public struct K3sVerifyAction: Action {
         public var serviceCIDR: IPv6CIDR
         public var wait: Double
         public var interval: Double
-        /// The add-ons (group `cluster`) whose install job verify waits for.
+        /// The add-ons (of ``addonGroup``) whose install job verify waits for.
         public var addons: [String]
         public var cni: CNI
     }
@@ -319,7 +327,7 @@ public struct K3sVerifyAction: Action {
     public func inputs(host: FleetCore.Host, inventory: Inventory) -> Inputs {
         Inputs(nodes: inventory.hosts.map { Inputs.Node(name: $0.name, role: $0.role, nodeIP: $0.nodeIP) },
                clusterCIDR: inventory.cluster.clusterCIDR, serviceCIDR: inventory.cluster.serviceCIDR,
-               wait: wait, interval: interval, addons: Addons.effective(inventory, group: "cluster").map(\.name),
+               wait: wait, interval: interval, addons: Addons.effective(inventory, group: addonGroup).map(\.name),
                cni: inventory.cluster.cni)
     }
 

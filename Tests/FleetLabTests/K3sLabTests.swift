@@ -136,7 +136,7 @@ final class K3sLabTests: LabTestCase {
         XCTAssertTrue(summary.succeeded, Style.summary(summary, color: false))
         let notOK = summary.results.filter { $0.status != .ok }.map { "\($0.host) \($0.step) \($0.status): \($0.message)" }
         XCTAssertEqual(notOK, [], "a second run changes nothing")
-        XCTAssertEqual(summary.results.count, 4 * 3 + 1 + 1 + 3 + 1)
+        XCTAssertEqual(summary.results.count, 4 * 4 + 1 + 1 + 1 + 3 + 1)
         XCTAssertEqual(pids(), before, "no k3s process was restarted")
         XCTAssertFalse(output.contains(password(of: token(lab))))
     }

@@ -168,15 +168,17 @@ final class K3sPlaybookTests: XCTestCase {
     func testThePlaybookLoadsWithEveryStepDescribed() throws {
         let book = try playbook()
         XCTAssertEqual(book.steps.map(\.name),
-                       ["preflight", "kernel-ipv6", "forwarding", "server-install", "token", "server-join", "agent-join", "verify"])
+                       ["preflight", "kernel-ipv6", "forwarding", "registries", "server-install", "token", "server-join",
+                        "addons", "agent-join", "verify"])
         XCTAssertEqual(book.steps.map(\.actionName),
-                       ["k3s_preflight", "sysctl", "ipv6_forwarding", "k3s_server", "fetch_secret", "k3s_server", "k3s_agent",
-                        "k3s_verify"])
+                       ["k3s_preflight", "sysctl", "ipv6_forwarding", "k3s_registries", "k3s_server", "fetch_secret", "k3s_server",
+                        "k3s_addons", "k3s_agent", "k3s_verify"])
         let join = try XCTUnwrap(book.step(named: "server-join"))
         XCTAssertEqual(join.target, .otherServers)
         XCTAssertEqual(join.needs, ["token"])
         XCTAssertEqual(join.serial, 1, "servers join etcd one at a time")
-        XCTAssertEqual(book.step(named: "verify")?.after, ["server-join", "agent-join"])
+        XCTAssertEqual(book.step(named: "verify")?.after, ["server-join", "agent-join", "addons"])
+        XCTAssertEqual(book.step(named: "addons")?.target, .servers, "every server holds the same manifests")
         for step in book.steps { XCTAssertFalse(step.description.isEmpty, step.name) }
         XCTAssertEqual(book.step(named: "agent-join")?.needs, ["token"])
         XCTAssertEqual(book.step(named: "token")?.action.produces, ["token"])
@@ -203,7 +205,7 @@ final class K3sPlaybookTests: XCTestCase {
         XCTAssertEqual(runs.count, 2)
         let join = Planner.tasks(inventory: inv, playbook: book, limit: runs[0].limit, steps: runs[0].steps)
         XCTAssertEqual(join.map { "\($0.host.name) \($0.step.name)" }, [
-            "new preflight", "new kernel-ipv6", "new forwarding", "s1 token", "new agent-join",
+            "new preflight", "new kernel-ipv6", "new forwarding", "new registries", "s1 token", "new agent-join",
         ])
         let verify = Planner.tasks(inventory: inv, playbook: book, limit: runs[1].limit, steps: runs[1].steps)
         XCTAssertEqual(verify.map { "\($0.host.name) \($0.step.name)" }, ["s1 verify"])

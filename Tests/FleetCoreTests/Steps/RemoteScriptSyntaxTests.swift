@@ -82,6 +82,10 @@ final class RemoteScriptSyntaxTests: XCTestCase {
     func testVerifyResetAndStorageScripts() throws {
         var scripts: [String: String] = [
             "verify": Verify.command,
+            "verify with add-ons": Verify.command(addons: true),
+            "add-on facts": K3sAddonsAction.factScript().command,
+            "add-on removal": K3sAddonsAction.removeCommand("my-addon"),
+            "add-on pod log": AddonStatus.logCommand(pod: "helm-install-x-abcde"),
             "reset": ResetVerb.script(sysctl: false),
             "reset --sysctl": ResetVerb.script(sysctl: true),
             "delete node": ResetVerb.deleteNodeCommand("node 'one' $x"),

@@ -212,9 +212,10 @@ final class StoragePrereqsTests: XCTestCase {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("playbooks/storage.toml").path
         let book = try Playbook.load(path: path, registry: K3sActions.registry)
-        XCTAssertEqual(book.steps.map(\.name), ["longhorn-prereqs"])
-        XCTAssertEqual(book.steps.map(\.actionName), ["longhorn_prereqs"])
-        XCTAssertFalse(book.steps[0].description.isEmpty)
+        XCTAssertEqual(book.steps.map(\.name), ["longhorn-prereqs", "storage-addons", "storage-verify"])
+        XCTAssertEqual(book.steps.map(\.actionName), ["longhorn_prereqs", "k3s_addons", "k3s_verify"])
+        XCTAssertEqual(book.step(named: "storage-addons")?.after, ["longhorn-prereqs"], "charts after the prerequisites")
+        for step in book.steps { XCTAssertFalse(step.description.isEmpty, step.name) }
     }
 }
 
