@@ -164,7 +164,13 @@ extension Preflight {
         if let lookups = f.lookups {
             for name in lookupNames(e) {
                 let found = lookups[name] ?? []
-                if found.isEmpty {
+                if found.isEmpty, let host = e.imageHosts.first(where: { $0.name == name }), name != releaseHost {
+                    r.warn("internet", "\(name) has no IPv6 address (no AAAA record), so an IPv6-only node cannot fetch \(host.purpose)", """
+                        mirror it on a host with IPv6 ([registries.mirrors] endpoint, or a local .tgz chart for a chart \
+                        repository), import the images air-gapped (tarballs in /var/lib/rancher/k3s/agent/images/), or \
+                        give the nodes NAT64/DNS64
+                        """)
+                } else if found.isEmpty {
                     let what = name == releaseHost ? "K3s releases (the script installer downloads from it)"
                                                    : "K3s's system images"
                     r.warn("internet", "\(name) has no IPv6 address (no AAAA record), so an IPv6-only node cannot fetch \(what)", """

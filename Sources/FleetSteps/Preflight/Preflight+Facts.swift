@@ -33,7 +33,11 @@ public enum Preflight {
     static func lookupNames(_ e: PreflightExpectation) -> [String] {
         var names: [String] = []
         if e.source == .script { names.append(releaseHost) }
-        if !(e.source == .airgap && e.imagesBundled) { names.append(registryHost) }
+        if e.imageHosts.isEmpty {
+            if !(e.source == .airgap && e.imagesBundled) { names.append(registryHost) }
+        } else {
+            for h in e.imageHosts where !names.contains(h.name) { names.append(h.name) }
+        }
         return names
     }
 

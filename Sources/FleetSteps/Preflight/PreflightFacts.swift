@@ -47,6 +47,8 @@ public struct PreflightExpectation: Sendable, Encodable {
     public var imagesBundled: Bool
     /// Dynamic addresses (SLAAC/DHCPv6 leases) are warnings instead of failures.
     public var allowDynamicAddress: Bool
+    /// Where the cluster pulls images and charts from (checked for AAAA records with the internet check).
+    public var imageHosts: [ImageHost] = []
     /// Servers: the inventory's `[cluster] cni`, compared with the installed one (nil on agents).
     public var cni: CNI?
 
@@ -66,5 +68,6 @@ public struct PreflightExpectation: Sendable, Encodable {
                   source: inv.k3s.source, imagesBundled: !AirgapFiles.images(in: inv.k3s.airgapDir).isEmpty,
                   allowDynamicAddress: allowDynamicAddress)
         cni = host.role == .server ? inv.cluster.cni : nil
+        imageHosts = ImageHosts.derive(inv, systemImages: !(source == .airgap && imagesBundled))
     }
 }
