@@ -274,4 +274,28 @@ final class AddonsLabTests: LabTestCase {
         XCTAssertTrue(charts.contains("\"cilium\""), charts)
         XCTAssertFalse(charts.contains("\"extra\""), charts)
     }
+
+    func test6_AFailingChartIsNamedWithItsPodAndLogLines() throws {
+        let lab = try lab()
+        let broken = lab.dir + "/charts/broken.tgz"
+        try Data("not a gzip archive".utf8).write(to: URL(fileURLWithPath: broken))
+        let base = try ciliumInventory(lab, withExtra: false)
+        let path = lab.dir + "/broken.toml"
+        try (try String(contentsOfFile: base, encoding: .utf8) + "\n[addons.broken]\nchart = \"\(broken)\"\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let (summary, _) = try run(path)
+        let verify = try XCTUnwrap(summary.result(host: "addon1-1", step: "verify"))
+        XCTAssertEqual(verify.status, .failed, verify.message)
+        XCTAssertTrue(verify.message.contains("job helm-install-broken failed"), verify.message)
+        XCTAssertTrue(verify.message.contains("pod helm-install-broken-"), verify.message)
+        XCTAssertTrue(verify.message.contains("does not appear to be a gzipped archive"), verify.message)
+        XCTAssertLessThan(Double(verify.durationMs) / 1000, 60, "a failed job fails verify without waiting out its timeout")
+
+        // Gone from the inventory: removed from both servers again.
+        let (again, _) = try run(base)
+        XCTAssertTrue(again.succeeded, describe(again))
+        for i in 1...2 {
+            XCTAssertEqual(lab.exec(i, "ls /var/lib/rancher/k3s/server/static/charts/ | grep -c broken || true").output, "0\n")
+        }
+    }
 }
