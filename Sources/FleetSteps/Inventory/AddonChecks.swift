@@ -9,7 +9,27 @@ enum AddonChecks {
         InventoryCheck { reader, entries in bootstrapVersion(&reader) },
         InventoryCheck { reader, entries in embeddedRegistry(&reader) },
         InventoryCheck { reader, entries in storage(&reader, nodes: entries.count) },
+        InventoryCheck { reader, entries in helmController(&reader) },
     ]
+
+    /// Add-ons need K3s's helm-controller; a CNI's chart name under another `cni` is an ordinary chart.
+    static func helmController(_ r: inout InventoryReader) {
+        guard let cluster = r.sections[ClusterConfig.self] else { return }
+        let addons = (r.sections[AddonsConfig.self] ?? AddonsConfig()).addons
+        if cluster.disable.contains("helm-controller"), !addons.isEmpty {
+            r.fail(.section("cluster"), "disable", """
+                "helm-controller" is disabled, but [addons] (\(addons.map(\.name).joined(separator: ", "))) are installed \
+                by it: drop it from disable, or the add-ons
+                """)
+        }
+        for cni in [CNI.cilium, .calico] where cluster.cni != cni {
+            guard let name = cni.addonName, addons.contains(where: { $0.name == name }) else { continue }
+            r.warn(.section("addons.\(name)"), nil, """
+                is installed as an ordinary chart: cni is "\(cluster.cni.rawValue)", so it gets neither fleet's \
+                IPv6-only values nor bootstrap = true; set cni = "\(cni.rawValue)" to make it the cluster's CNI
+                """)
+        }
+    }
 
     static func cniAddon(_ r: inout InventoryReader) {
         guard let cluster = r.sections[ClusterConfig.self], let name = cluster.cni.addonName else { return }
@@ -46,6 +66,13 @@ enum AddonChecks {
     }
 
     static func embeddedRegistry(_ r: inout InventoryReader) {
+        if let cluster = r.sections[ClusterConfig.self], cluster.embeddedRegistry,
+           (r.sections[RegistriesConfig.self] ?? RegistriesConfig()).mirrors.isEmpty {
+            r.warn(.section("cluster"), "embedded_registry", """
+                shares only the registries listed under [registries] mirrors, and there are none: add e.g. \
+                [registries.mirrors."docker.io"] (an entry may be empty) or [registries.mirrors."*"]
+                """)
+        }
         guard let cluster = r.sections[ClusterConfig.self], cluster.embeddedRegistry,
               let version = K3sVersion(cluster.k3sVersion), version < EmbeddedRegistry.firstIPv6 else { return }
         r.fail(.section("cluster"), "embedded_registry", """

@@ -143,8 +143,8 @@ final class AddonsTests: XCTestCase {
         }
         XCTAssertTrue(errors { try inventory(addons: "[addons.x]\nrepo = \"https://x.test/\"\nchart = \"c\"\n") }
             .contains("addons.x.version"))
-        XCTAssertTrue(errors { try inventory(addons: "[addons.x]\nrepo = \"https://x.test/\"\nchart = \"c\"\nversion = \"1\"\nbogus = 1\n") }
-            .contains("did you mean") || true)
+        let unknown = errors { try inventory(addons: "[addons.x]\nrepo = \"https://x.test/\"\nchart = \"c\"\nversion = \"1\"\nvalue = 1\n") }
+        XCTAssertTrue(unknown.contains("addons.x.value") && unknown.contains("did you mean \"values\""), unknown)
     }
 
     func testValuesAreRenderedTypedAndSorted() throws {
@@ -285,5 +285,19 @@ final class AddonsTests: XCTestCase {
         let config = try XCTUnwrap(bsl["config"] as? [String: Any])
         XCTAssertEqual(config["checksumAlgorithm"] as? String, "")
         XCTAssertEqual(config["s3ForcePathStyle"] as? String, "true")
+    }
+}
+
+extension AddonsTests {
+    func testAddonsNeedTheHelmControllerAndACNIChartElsewhereIsOrdinary() throws {
+        let text = errors {
+            try Inventory.parse(toml: "[cluster]\nk3s_version = \"v1.32.10+k3s1\"\ndisable = [\"helm-controller\"]\n\n"
+                                + Self.cilium + "\n[[hosts]]\nname = \"n1\"\naddress = \"fd10::1\"\nrole = \"server\"\n",
+                                path: "/srv/fleet/test.toml")
+        }
+        XCTAssertTrue(text.contains("cluster.disable") && text.contains("helm-controller"), text)
+        let inv = try inventory(addons: Self.cilium)
+        XCTAssertTrue(inv.warnings.contains { $0.description.contains("ordinary chart") }, "\(inv.warnings)")
+        XCTAssertEqual(Addons.effective(inv).first?.bootstrap, false)
     }
 }
