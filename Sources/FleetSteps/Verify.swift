@@ -370,8 +370,14 @@ extension K3sVerifyAction {
     /// A failed install job will not recover by waiting: fail now, naming the job, its pod and its last log lines.
     static func failOnFailedAddon(_ report: VerifyReport, _ ctx: TaskContext, _ r: CommandResult) throws {
         for name in report.addons.keys.sorted() {
-            guard case .failed(let job, let pod, let reason)? = report.addons[name] else { continue }
+            guard case .failed(let job, let listedPod, let reason)? = report.addons[name] else { continue }
             var lines = ["add-on \(name): job \(job) failed" + (reason.isEmpty ? "" : " (\(reason))")]
+            // The pods were listed before the jobs: a pod that failed in between is looked up again.
+            var pod = listedPod
+            if pod == nil, let again = try? ctx.run(AddonStatus.podsCommand(job: job), timeout: 30),
+               let pods = try? KubeJSON.decode(KubeJSON.Pod.self, again.stdoutText) {
+                pod = AddonStatus.failedPod(job: job, pods: pods)
+            }
             if let pod {
                 let logs = try ctx.run(AddonStatus.logCommand(pod: pod), timeout: 30)
                 lines.append("pod \(pod), last log lines:")

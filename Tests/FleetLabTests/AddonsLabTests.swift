@@ -170,6 +170,23 @@ final class AddonsLabTests: LabTestCase {
         XCTAssertTrue(verify.message.contains("nodes stay NotReady until a CNI runs"), verify.message)
         XCTAssertTrue(verify.message.contains("NotReady"), verify.message)
 
+        // The stand-in refuses what K3s v1.31.5 cannot do: a bootstrap chart on an IPv6-only node fails its job,
+        // dialling 127.0.0.1:6444 (k3s#12947). fleet refuses it before; here the manifest is put there by hand.
+        let manifest = "apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata:\n  name: boot\n  namespace: kube-system\n"
+            + "spec:\n  repo: https://charts.example.test\n  chart: boot\n  bootstrap: true\n"
+        XCTAssertEqual(lab.exec(4, "mkdir -p /var/lib/rancher/k3s/server/manifests && printf '%s' '\(manifest)' > /var/lib/rancher/k3s/server/manifests/boot.yaml").status, 0)
+        var jobs = ""
+        for _ in 0..<40 where !jobs.contains("BackoffLimitExceeded") {
+            Thread.sleep(forTimeInterval: 0.5)  // polling the stand-in's API, bounded
+            jobs = lab.exec(4, "k3s kubectl get jobs.batch -n kube-system -o json").output
+        }
+        XCTAssertTrue(jobs.contains("helm-install-boot") && jobs.contains("BackoffLimitExceeded"), jobs)
+        let pods = lab.exec(4, "k3s kubectl get pods -n kube-system -l job-name=helm-install-boot -o name").output
+        let logs = lab.exec(4, "k3s kubectl logs -n kube-system \(pods.trimmingCharacters(in: .whitespacesAndNewlines)) --tail=5").output
+        XCTAssertTrue(logs.contains("127.0.0.1:6444"), logs)
+        XCTAssertEqual(lab.exec(4, "rm /var/lib/rancher/k3s/server/manifests/boot.yaml && "
+                                + "k3s kubectl delete helmchart -n kube-system boot --wait=false").status, 0)
+
         // The network stack is fixed: cilium on the same server is refused, and nothing changes.
         let fleet = try fleetBinary()
         let changed = try inventory(lab, "none-to-cilium.toml", hosts: [(4, "server")], cluster: "cni = \"calico\"\n",

@@ -47,14 +47,23 @@ public enum AddonStatus {
             if job.condition("Complete") != nil {
                 out[addon] = .complete
             } else if let failed = job.condition("Failed") {
-                let pod = pods.filter { $0.metadata.labels?["job-name"] == name && $0.status?.phase == "Failed" }
-                    .map(\.metadata.name).sorted().last
+                let pod = failedPod(job: name, pods: pods)
                 out[addon] = .failed(job: name, pod: pod, reason: [failed.reason, failed.message].compactMap { $0 }.joined(separator: ": "))
             } else {
                 out[addon] = .waiting("job \(name) running (\(job.status?.failed ?? 0) failed attempt(s))")
             }
         }
         return out
+    }
+
+    /// The job's failed pod (the last by name), if one is listed.
+    static func failedPod(job: String, pods: [KubeJSON.Pod]) -> String? {
+        pods.filter { $0.metadata.labels?["job-name"] == job && $0.status?.phase == "Failed" }.map(\.metadata.name).sorted().last
+    }
+
+    /// The pods of one job.
+    static func podsCommand(job: String) -> String {
+        "\(K3sInstall.binaryPath) kubectl get pods -n \(AddonFiles.helmChartNamespace) -l job-name=\(shellQuote(job)) -o json </dev/null"
     }
 
     /// The command that prints a failed pod's last log lines.

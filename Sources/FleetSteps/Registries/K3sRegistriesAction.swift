@@ -55,6 +55,15 @@ public struct K3sRegistriesAction: Action {
         return changes
     }
 
+    /// One round trip: the files' hashes, whether fleet wrote registries.yaml, whether K3s runs.
+    static func factScript(paths: [String], service: String) -> FactScript {
+        var s = FactScript()
+        s.add("sha", "sha256sum -- " + paths.map(shellQuote).joined(separator: " ") + " 2>/dev/null; true")
+        s.add("owner", "head -n 1 \(shellQuote(RegistriesFile.path)) 2>/dev/null")
+        s.add("active", "systemctl is-active \(service) 2>/dev/null")
+        return s
+    }
+
     public func run(_ ctx: TaskContext) throws -> ActionOutcome {
         let inputs = try inputs(host: ctx.host, inventory: ctx.inventory)
         var contents: [String: Data] = [:]
@@ -73,11 +82,7 @@ public struct K3sRegistriesAction: Action {
         for (path, data) in contents { wanted[path] = sha256Hex(data) }
 
         let service = inputs.role.service
-        var s = FactScript()
-        s.add("sha", "sha256sum -- " + wanted.keys.sorted().map(shellQuote).joined(separator: " ") + " 2>/dev/null; true")
-        s.add("owner", "head -n 1 \(shellQuote(RegistriesFile.path)) 2>/dev/null")
-        s.add("active", "systemctl is-active \(service) 2>/dev/null")
-        let r = try ctx.run(s.command)
+        let r = try ctx.run(Self.factScript(paths: wanted.keys.sorted(), service: service).command)
         let sec = FactScript.sections(r.stdoutText)
         let remote = K3sInstall.parseHashes(sec["sha"] ?? "")
         let owned = (sec["owner"] ?? "").hasPrefix("# Written by fleet")
