@@ -67,8 +67,16 @@ public enum ResetVerb {
 
     /// The shell script: runs the uninstall scripts that exist, removes fleet's files, and prints
     /// `did: …` with what it changed (nothing when nothing was installed).
+    /// The links Cilium leaves on a node (`cni = "cilium"`).
+    static let ciliumLinks = ["cilium_host", "cilium_net", "cilium_vxlan"]
+
     static func script(sysctl: Bool) -> String {
         var lines = ["did=''"]
+        // Cilium's links must go before K3s's killall script runs, or the host can lose its network.
+        lines.append("""
+            for l in \(ciliumLinks.joined(separator: " ")); do if ip link show "$l" >/dev/null 2>&1; then \
+            ip link delete "$l" 2>/dev/null && did="$did $l"; fi; done
+            """)
         for name in uninstallScripts {
             let path = shellQuote(binDirectory + "/" + name)
             lines.append("""

@@ -181,5 +181,9 @@ final class CheckTests: XCTestCase {
         XCTAssertFalse(ResetVerb.script(sysctl: false).contains("sysctl.d"))
         XCTAssertTrue(ResetVerb.script(sysctl: true).contains("/etc/sysctl.d/91-fleet-ipv6-forwarding.conf"))
         XCTAssertTrue(ResetVerb.script(sysctl: false).contains("/etc/rancher/k3s/fleet-token"))
+        let reset = ResetVerb.script(sysctl: false)
+        let links = try XCTUnwrap(reset.range(of: "cilium_host cilium_net cilium_vxlan"))
+        let killall = try XCTUnwrap(reset.range(of: "k3s-killall.sh") ?? reset.range(of: "uninstall"))
+        XCTAssertLessThan(links.lowerBound, killall.lowerBound, "Cilium's links go before K3s is stopped")
     }
 }
