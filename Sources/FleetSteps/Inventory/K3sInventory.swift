@@ -1,11 +1,11 @@
 import FleetCore
 import Foundation
 
-/// The K3s part of the inventory, declared to FleetCore's reader: the `[cluster]`, `[k3s]` and
-/// `[preflight]` sections, each host's `node_ip` and `ra_interface`, the checks across them, and the
-/// template variables playbooks use for K3s values.
+/// The K3s part of the inventory, declared to FleetCore's reader: the `[cluster]`, `[k3s]`, `[preflight]`,
+/// `[addons.NAME]` and `[registries]` sections, each host's `node_ip` and `ra_interface`, the checks across them,
+/// and the template variables playbooks use for K3s values.
 ///
-/// A new section (`[registries]`, add-ons, upgrade settings) is a type in this folder with its own
+/// A new section is a type in this folder with its own
 /// `InventorySection` (keys, and a reader that stores its value in `reader.sections`), added to
 /// ``schema``, and a computed property on `Inventory` to read it back; nothing in FleetCore changes.
 public enum K3sInventory {

@@ -301,3 +301,17 @@ extension AddonsTests {
         XCTAssertEqual(Addons.effective(inv).first?.bootstrap, false)
     }
 }
+
+extension AddonsTests {
+    /// The step's digest follows every setting it renders: a changed value is a new manifest.
+    func testTheDigestFollowsTheValues() throws {
+        let one = try inventory(addons: Self.cilium, hosts: 1)
+        let two = try inventory(addons: Self.cilium + "[addons.cilium.values]\nhubble = { enabled = true }\n", hosts: 1)
+        let a = try K3sAddonsAction().inputs(host: one.hosts[0], inventory: one)
+        let b = try K3sAddonsAction().inputs(host: two.hosts[0], inventory: two)
+        XCTAssertEqual(a.wanted.map(\.name), ["cilium"])
+        XCTAssertNotEqual(a.wanted[0].manifestSHA, b.wanted[0].manifestSHA)
+        XCTAssertEqual(try K3sAddonsAction(group: "storage").inputs(host: one.hosts[0], inventory: one).wanted.count, 0)
+        XCTAssertEqual(a.known, ["cilium"], "removal looks at every group's names")
+    }
+}
