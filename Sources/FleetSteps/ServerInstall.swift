@@ -45,7 +45,7 @@ public struct K3sServerAction: Action {
                 + (joining ? "server \(vars["server_url"]), token-file \(K3sConfigFile.tokenPath), " : "")
                 + "node-ip \(vars["host.node_ip"]), cluster-cidr \(vars["cluster.cluster_cidr"]), "
                 + "service-cidr \(vars["cluster.service_cidr"]), cluster-dns \(vars["cluster.cluster_dns"]), "
-                + "flannel-ipv6-masq \(vars["cluster.flannel_ipv6_masq"]), disable and tls-san from [cluster]"
+                + "flannel-ipv6-masq \(vars["cluster.flannel_ipv6_masq"]), disable, tls-san and the cni and embedded_registry keys from [cluster]"
                 + (!joining && vars["cluster.servers"] != "1" ? ", cluster-init" : ""),
         ] + (joining ? ["upload <secret \(secret)> to \(K3sConfigFile.tokenPath) mode 600"] : []) + [
             "install k3s \(vars["cluster.k3s_version"]) as server (INSTALL_K3S_EXEC=server) from [k3s] source",
