@@ -41,7 +41,7 @@ async def main(hosts_file, identity, known_hosts, job="prep"):
     def connect(host):
         return asyncssh.connect(host, username="root", client_keys=[identity],
                                 known_hosts=known_hosts, agent_path=None,
-                                connect_timeout=10)
+                                connect_timeout=600)  # generous: the peer must finish to be timed
 
     results = await asyncio.gather(*(connect(h) for h in hosts), return_exceptions=True)
     failed = [(h, r) for h, r in zip(hosts, results) if isinstance(r, BaseException)]
