@@ -30,7 +30,12 @@ final class UpgradeLabTests: LabTestCase {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw LabError("\(path) is missing: run swift build --build-tests first")
         }
-        return Lab.run(["/bin/sh", "-c", ([path] + args).map(shellQuote).joined(separator: " ") + " 2>&1"])
+        let start = Date()
+        let r = Lab.run(["/bin/sh", "-c", ([path] + args).map(shellQuote).joined(separator: " ") + " 2>&1"])
+        print("fleet \(args.prefix(1).joined()) \(args.dropFirst(2).joined(separator: " ")): exit \(r.status) in "
+              + String(format: "%.1f", Date().timeIntervalSince(start)) + " s")
+        if ProcessInfo.processInfo.environment["UPGRADE_LAB_VERBOSE"] != nil { print(r.output) }
+        return r
     }
 
     /// A release folder: the stand-in and its installer, the stand-in claiming `version`.
@@ -126,7 +131,8 @@ final class UpgradeLabTests: LabTestCase {
 
         // The budget lifted: the retry finishes what is left.
         XCTAssertEqual(lab.exec(1, #"printf '%s' '[{"name":"web-5","node":"upgr1-5"}]' > "# + Self.workloads).status, 0)
-        let retry = try fleet(["upgrade", lab.inventoryPath, "--to", Self.to, "--airgap-dir", dir, "--batch", "1",
+        // (both agents at once this time: --batch is not part of a step's inputs)
+        let retry = try fleet(["upgrade", lab.inventoryPath, "--to", Self.to, "--airgap-dir", dir, "--batch", "100%",
                                "--drain-timeout", "4", "--retry-failed", "--yes"])
         XCTAssertEqual(retry.status, 0, retry.output)
         XCTAssertTrue(retry.output.contains("upgr1-1 upgrade-servers skipped"), retry.output)
@@ -203,7 +209,8 @@ final class UpgradeLabTests: LabTestCase {
     func test3_RestoreBringsBackAConfigMapDeletedAfterTheSnapshot() throws {
         let lab = try lab()
         try clusterUp(lab)
-        XCTAssertEqual(try kubectl(lab, "create configmap keep-me --from-literal=answer=42 --validate=false").status, 0)
+        let created = try kubectl(lab, "create configmap keep-me --from-literal=answer=42 --validate=false")
+        XCTAssertEqual(created.status, 0, created.output)
         let save = try fleet(["snapshot", lab.inventoryPath, "save", "before-delete"])
         XCTAssertEqual(save.status, 0, save.output)
         let list = try fleet(["snapshot", lab.inventoryPath, "list"])
