@@ -217,6 +217,13 @@ final class UpgradeLabTests: LabTestCase {
         XCTAssertEqual(list.status, 0, list.output)
         let name = try XCTUnwrap(list.output.split(separator: "\n").map { String($0.split(separator: " ").first ?? "") }
                                     .first { $0.hasPrefix("before-delete-upgr1-1-") }, list.output)
+        let local = DatastoreSnapshot.localDirectory(try lab.inventory()) + "/" + name
+        try? FileManager.default.removeItem(atPath: local)
+        let fetch = try fleet(["snapshot", lab.inventoryPath, "fetch", name])
+        XCTAssertEqual(fetch.status, 0, fetch.output)
+        let data = try XCTUnwrap(FileManager.default.contents(atPath: local), "fetch wrote no \(local)")
+        XCTAssertEqual(lab.exec(1, "sha256sum < /var/lib/rancher/k3s/server/db/snapshots/\(name)").output.prefix(64),
+                       Substring(sha256Hex(data)))
         XCTAssertEqual(try kubectl(lab, "delete configmap keep-me --wait=false").status, 0)
         XCTAssertNotEqual(try kubectl(lab, "get configmap keep-me").status, 0)
 
