@@ -1,8 +1,8 @@
 import Foundation
 
 extension Inventory {
-    /// Sets string keys of top-level tables in an inventory file (for `fleet upgrade`'s new
-    /// `k3s_version`), keeping everything else — comments, layout, a comment after the value —
+    /// Sets string keys of top-level tables in an inventory file (for a verb that records what it
+    /// changed, such as a new release), keeping everything else — comments, layout, a comment after the value —
     /// byte for byte. A key that is there gets its value replaced in place; a missing key is added
     /// on the line after its table's header. The new text is validated as a whole before it is
     /// written; the write is atomic (temporary file, fsync, rename) and keeps the file's owner and mode.
