@@ -63,10 +63,17 @@ public enum DatastoreSnapshot {
         var remote: String
         if kinds.contains("etcd") {
             let r = try ctx.runChecked(etcdSaveCommand(name), "k3s etcd-snapshot save")
-            guard let path = savedPath(r.stdoutText) else {
-                throw TaskFailure("k3s etcd-snapshot save did not say where it saved the snapshot", result: r)
+            if let path = savedPath(r.stdoutText) {
+                remote = path
+            } else {
+                // Not in its log: the newest file K3s named after NAME.
+                let ls = try ctx.run("ls -1t -- \(shellQuote(directory))/\(shellQuote(name))-* 2>/dev/null | head -n 1")
+                let path = ls.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard path.hasPrefix("/") else {
+                    throw TaskFailure("k3s etcd-snapshot save ran, but no \(name)-* file is in \(directory)", result: r)
+                }
+                remote = path
             }
-            remote = path
         } else if kinds.contains("sqlite") {
             remote = (directory as NSString).appendingPathComponent("\(name)-\(ctx.host.name)-\(Int(Date().timeIntervalSince1970)).db")
             try ctx.runChecked(sqliteCopyCommand(to: remote), "copying the SQLite datastore")
