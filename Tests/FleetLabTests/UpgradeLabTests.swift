@@ -100,7 +100,11 @@ final class UpgradeLabTests: LabTestCase {
         XCTAssertEqual(wrong.status, 2, wrong.output)
         XCTAssertTrue(wrong.output.contains("k3s --version says v1.32.3+k3s1, not v1.32.4+k3s1"), wrong.output)
 
-        XCTAssertEqual(events(lab).count, before, "a refused upgrade changed something on a host")
+        let dry = try fleet(["upgrade", lab.inventoryPath, "--to", Self.to, "--airgap-dir", try release(lab, Self.to), "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.output)
+        XCTAssertTrue(dry.output.contains("to upgrade to \(Self.to): upgr1-1, upgr1-2, upgr1-3, upgr1-4, upgr1-5"), dry.output)
+
+        XCTAssertEqual(events(lab).count, before, "a refused upgrade or a dry run changed something on a host")
         XCTAssertEqual(binaryVersions(lab), Array(repeating: "k3s version \(Self.from) (standin)", count: 5))
         XCTAssertEqual(try String(contentsOfFile: lab.inventoryPath, encoding: .utf8), inventory)
     }
@@ -236,5 +240,13 @@ final class UpgradeLabTests: LabTestCase {
         XCTAssertEqual(got.output, "42")
         let nodes = try XCTUnwrap(NodeState.parse(try kubectl(lab, "get nodes -o json").output))
         XCTAssertEqual(nodes.count, 5, "\(nodes.keys.sorted())")
+
+        // K3s's own refusals: no reset on a server that joins another, nor a second one while reset-flag is there.
+        let joined = lab.exec(2, "/usr/local/bin/k3s server --cluster-reset 2>&1")
+        XCTAssertNotEqual(joined.status, 0)
+        XCTAssertTrue(joined.output.contains("--server is not compatible with --cluster-reset"), joined.output)
+        let again = lab.exec(1, "/usr/local/bin/k3s server --cluster-reset 2>&1")
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.output.contains("Managed etcd cluster membership was previously reset"), again.output)
     }
 }
