@@ -36,6 +36,15 @@ public struct SSHSettings: Sendable, Hashable {
     /// How many hosts are worked on at once.
     public var forks: Int
     public var become: Become
+    /// Where each connection setting came from, by inventory key (`address`, `user`, `port`, `identity`,
+    /// `known_hosts`, `host_key_policy`, `connect_timeout`, `jump`): `[ssh]`, `[[hosts]]`, or
+    /// `ssh config FILE:LINE`; a key not listed has fleet's default.
+    public var origins: [String: String] = [:]
+    /// Jump hosts on the way, in order (empty: a direct connection), as written; `jumpHops` resolves them.
+    public var jump: [JumpSpec] = []
+
+    /// The jump hosts with this host's settings filling what each hop leaves unset.
+    public var jumpHops: [JumpHop] { jump.map { $0.resolved(for: self) } }
 
     /// The default known_hosts file, with `~` expanded.
     public static var defaultKnownHosts: String { InventoryPaths.expandHome("~/.ssh/known_hosts") ?? "/root/.ssh/known_hosts" }
