@@ -7,8 +7,8 @@
 #
 # TARGETS loses its bridge address, so this machine has no address and no route on the targets'
 # /64 any more: the only way to them is through a BASTIONS host. Each BASTIONS host j gets a
-# second leg, lan1, on the TARGETS bridge with address PREFIX:NET::b:j (NET: the targets' net;
-# j in decimal digits). Its sshd keeps listening on its own lab's address only. Every BASTIONS
+# second leg, in<NET>, on the TARGETS bridge with address PREFIX:NET::b:j (NET: the targets' net;
+# j in decimal digits); host 1 also takes the targets' gateway address. Its sshd keeps listening on its own lab's address only. Every BASTIONS
 # sshd gets OpenSSH's default MaxStartups (10:30:100: the lab's hosts otherwise allow 200
 # pending logins); host 2, when there is one, also gets `AllowTcpForwarding no`.
 #
@@ -37,13 +37,16 @@ cmd_behind() {
         ns=fleet-$v_net-$j
         [[ -e /run/netns/$ns ]] || die "lab '$OPT_VIA' has no namespace $ns"
         ip link del "$veth" >/dev/null 2>&1 || true
-        ip link add "$veth" type veth peer name lan1 netns "$ns"
+        ip link add "$veth" type veth peer name "in$t_net" netns "$ns"
         ip link set "$veth" addrgenmode none
         ip link set "$veth" master "$t_bridge" up
         ip -n "$ns" -batch - <<EOB
-link set lan1 up
-addr add $t_prefix::b:$j/64 dev lan1 nodad
+link set in$t_net up
+addr add $t_prefix::b:$j/64 dev in$t_net nodad
 EOB
+        # Host 1 takes over the targets' gateway address (their default route and preflight probe);
+        # it does not forward, so nothing passes through it but its sshd's own connections.
+        if ((j == 1)); then ip -n "$ns" addr add "$t_gateway/64" dev "in$t_net" nodad; fi
         local conf=$v_dir/hosts/$j/sshd_config
         sed -i '/^MaxStartups /d; /^AllowTcpForwarding /d' "$conf"
         if ((j == 2)); then echo "AllowTcpForwarding no" >>"$conf"; fi

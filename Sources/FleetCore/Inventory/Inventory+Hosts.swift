@@ -89,6 +89,7 @@ extension InventoryReader {
         if applyConnectionKeys(context, to: &settings) {
             for key in SSHSettings.trackedKeys + ["address"] where context.contains(key) { settings.origins[key] = "[[hosts]]" }
             entry.ssh = settings
+            applySSHConfig(to: &entry)
         }
         for keys in schema.hostKeys { keys.read(&self, &entry) }
         entry.valid = errors.count == errorCount

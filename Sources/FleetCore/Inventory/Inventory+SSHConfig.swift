@@ -58,20 +58,21 @@ extension InventoryReader {
 
     /// Fills what the inventory leaves unset from the ssh config's settings for each host's address
     /// (the name ssh would be given), and each jump hop's from the settings for the hop's host.
-    mutating func applySSHConfig(_ entries: inout [HostEntry]) {
+    /// Runs as the entry is read, before the modules' host keys (which see the resolved address).
+    mutating func applySSHConfig(to entry: inout HostEntry) {
         guard let config = sshConfig else { return }
-        for index in entries.indices {
-            guard var settings = entries[index].ssh, let alias = entries[index].address else { continue }
-            let context = entries[index].table
+        do {
+            guard var settings = entry.ssh, let alias = entry.address else { return }
+            let context = entry.table
             let found = config.settings(for: alias)
             var address = alias
             if let v = found["hostname"] {
-                let name = Self.expandTokens(v.text, host: alias)
+                let name = Self.expandPercent(v.text, host: alias)
                 let bare = name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
                 switch InventorySyntax.classifyAddress(bare) {
                 case .success(let kind):
                     address = bare
-                    entries[index].addressKind = kind
+                    entry.addressKind = kind
                     settings.origins["address"] = "ssh config \(v.origin), HostName for \(alias)"
                 case .failure(let problem):
                     fail(context, "address", "ssh config \(v.origin): HostName \"\(name)\" \(problem.reason)")
@@ -83,7 +84,7 @@ extension InventoryReader {
                 let hop = settings.jump[h]
                 let hopFound = config.settings(for: hop.host)
                 if let v = hopFound["hostname"] {
-                    let name = Self.expandTokens(v.text, host: hop.host)
+                    let name = Self.expandPercent(v.text, host: hop.host)
                     settings.jump[h].host = name.hasPrefix("[") && name.hasSuffix("]") ? String(name.dropFirst().dropLast()) : name
                 }
                 if hop.user == nil, let v = hopFound["user"], InventorySyntax.userNameProblem(v.text) == nil { settings.jump[h].user = v.text }
@@ -94,8 +95,8 @@ extension InventoryReader {
                     settings.jump[h].hostKeyPolicy = p
                 }
             }
-            entries[index].address = address
-            entries[index].ssh = settings
+            entry.address = address
+            entry.ssh = settings
         }
     }
 
@@ -107,7 +108,7 @@ extension InventoryReader {
         }
         func mark(_ key: String, _ v: SSHConfig.Value, _ keyword: String) { s.origins[key] = "ssh config \(v.origin), \(keyword)" }
         if let v = take("user", "user") {
-            let user = Self.expandTokens(v.text, host: alias)
+            let user = Self.expandPercent(v.text, host: alias)
             if let problem = InventorySyntax.userNameProblem(user) {
                 fail(context, "user", "ssh config \(v.origin): User \(InventorySyntax.tomlQuoted(user)) \(problem)")
             } else { s.user = user; mark("user", v, "User") }
@@ -149,15 +150,15 @@ extension InventoryReader {
     }
 
     /// `%h` (the name given) and `%%`.
-    static func expandTokens(_ text: String, host: String) -> String {
+    static func expandPercent(_ text: String, host: String) -> String {
         text.replacingOccurrences(of: "%%", with: "\u{0}").replacingOccurrences(of: "%h", with: host)
             .replacingOccurrences(of: "\u{0}", with: "%")
     }
 
-    /// A path from the config: its first word, tokens and `~` expanded, relative to the config file's directory.
+    /// A path from the config: its first word, `%h` and `~` expanded, relative to the config file's directory.
     static func configPath(_ v: SSHConfig.Value, host: String) -> String {
         let first = v.text.split(separator: " ").first.map(String.init) ?? v.text
-        let expanded = InventoryPaths.expandHome(expandTokens(first, host: host)) ?? first
+        let expanded = InventoryPaths.expandHome(expandPercent(first, host: host)) ?? first
         if expanded.hasPrefix("/") { return expanded }
         return ((v.file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(expanded)
     }

@@ -72,9 +72,8 @@ extension InventoryReader {
             spec.read(&self, table)
         }
         let ssh = readSSH(section(root, "ssh"))
-        var entries = readHosts(root, defaults: ssh)
+        let entries = readHosts(root, defaults: ssh)
         checkHosts(entries)
-        applySSHConfig(&entries)
         for check in schema.checks { check.run(&self, entries) }
 
         let sortedErrors = errors.enumerated().sorted { lhs, rhs in

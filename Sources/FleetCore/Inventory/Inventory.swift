@@ -38,8 +38,9 @@ public struct SSHSettings: Sendable, Hashable {
     public var become: Become
     /// Where each connection setting came from, by inventory key (`address`, `user`, `port`, `identity`,
     /// `known_hosts`, `host_key_policy`, `connect_timeout`, `jump`): `[ssh]`, `[[hosts]]`, or
-    /// `ssh config FILE:LINE`; a key not listed has fleet's default.
-    public var origins: [String: String] = [:]
+    /// `ssh config FILE:LINE`; a key not listed has fleet's default. Not part of the settings' value:
+    /// two settings that differ only in where they came from are equal.
+    public var origins = SettingOrigins()
     /// Jump hosts on the way, in order (empty: a direct connection), as written; `jumpHops` resolves them.
     public var jump: [JumpSpec] = []
 
@@ -70,6 +71,19 @@ public struct SSHSettings: Sendable, Hashable {
         self.forks = forks
         self.become = become
     }
+}
+
+/// Where each of a host's connection settings came from (see ``SSHSettings/origins``). Equal to any
+/// other: it describes a value, it is not part of it.
+public struct SettingOrigins: Sendable, Hashable {
+    public var map: [String: String] = [:]
+    public init() {}
+    public subscript(key: String) -> String? {
+        get { map[key] }
+        set { map[key] = newValue }
+    }
+    public static func == (_: SettingOrigins, _: SettingOrigins) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
 }
 
 /// One `[[hosts]]` entry, with its SSH settings already merged with `[ssh]`.
