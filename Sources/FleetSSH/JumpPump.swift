@@ -242,6 +242,11 @@ final class JumpPump: @unchecked Sendable {
     }
 
     func describeOpenFailure(_ text: String, destination: String) -> JumpError {
+        Self.openFailure(text, hop: name, destination: destination)
+    }
+
+    /// libssh2's "Channel open failure (…)" as the cause the user can act on.
+    static func openFailure(_ text: String, hop name: String, destination: String) -> JumpError {
         if text.contains("administratively prohibited") {
             return JumpError(hop: name, destination: destination,
                              reason: "\(text): the jump host does not allow TCP forwarding (sshd_config AllowTcpForwarding, DisableForwarding or PermitOpen)",

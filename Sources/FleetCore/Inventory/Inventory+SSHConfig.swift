@@ -89,7 +89,10 @@ extension InventoryReader {
                 }
                 if hop.user == nil, let v = hopFound["user"], InventorySyntax.userNameProblem(v.text) == nil { settings.jump[h].user = v.text }
                 if hop.port == nil, let v = hopFound["port"], let p = Int(v.text), (1...65535).contains(p) { settings.jump[h].port = p }
-                if hop.identity == nil, let v = hopFound["identityfile"] { settings.jump[h].identity = Self.configPath(v, host: hop.host) }
+                if hop.identity == nil, let v = hopFound["identityfile"],
+                   FileManager.default.fileExists(atPath: Self.configPath(v, host: hop.host)) {
+                    settings.jump[h].identity = Self.configPath(v, host: hop.host)
+                }
                 if hop.knownHosts == nil, let v = hopFound["userknownhostsfile"] { settings.jump[h].knownHosts = Self.configPath(v, host: hop.host) }
                 if hop.hostKeyPolicy == nil, let v = hopFound["stricthostkeychecking"], let p = Self.policy(v.text) {
                     settings.jump[h].hostKeyPolicy = p
@@ -118,7 +121,10 @@ extension InventoryReader {
                 fail(context, "port", "ssh config \(v.origin): Port \"\(v.text)\" is not a number from 1 to 65535")
             }
         }
-        if let v = take("identity", "identityfile") { s.identity = Self.configPath(v, host: alias); mark("identity", v, "IdentityFile") }
+        // As ssh does, an IdentityFile that does not exist is skipped (fleet then tries the agent and the default keys).
+        if let v = take("identity", "identityfile"), FileManager.default.fileExists(atPath: Self.configPath(v, host: alias)) {
+            s.identity = Self.configPath(v, host: alias); mark("identity", v, "IdentityFile")
+        }
         if let v = take("known_hosts", "userknownhostsfile") {
             s.knownHosts = Self.configPath(v, host: alias); mark("known_hosts", v, "UserKnownHostsFile")
         }

@@ -117,6 +117,8 @@ final class SSHConfigTests: XCTestCase {
               ConnectTimeout 4
               ProxyJump bastion
             """)
+        try FileManager.default.createDirectory(atPath: scratch + "/keys", withIntermediateDirectories: true)
+        _ = try write("keys/id_node", "a key")
         let toml = InventoryFixture.cluster + "[ssh]\nconfig = \"\(file)\"\nport = 22\n\n"
             + InventoryFixture.host("n1", "node-a")
         let inv = try XCTUnwrap(parseValid(toml, path: scratch + "/inventory.toml"))
@@ -135,6 +137,15 @@ final class SSHConfigTests: XCTestCase {
         XCTAssertEqual(h.ssh.origins["port"], "[ssh]")
         XCTAssertEqual(h.ssh.origins["jump"], "ssh config \(file):13, ProxyJump")
         XCTAssertTrue(h.ssh.originsLine(address: h.address).contains("port 22 ([ssh])"))
+    }
+
+    func testAMissingIdentityFileIsSkippedAsSSHDoes() throws {
+        let file = try write("config", "Host *\n  IdentityFile ~/.ssh/fleet-test-absent-\(UUID().uuidString)\n  User u\n")
+        let toml = InventoryFixture.cluster + "[ssh]\nconfig = \"\(file)\"\n\n" + InventoryFixture.oneServer
+        let h = try XCTUnwrap(parseValid(toml)).hosts[0]
+        XCTAssertNil(h.ssh.identity)
+        XCTAssertNil(h.ssh.origins["identity"])
+        XCTAssertEqual(h.ssh.user, "u")
     }
 
     func testNoneAndNoDefaultReadNothing() throws {
