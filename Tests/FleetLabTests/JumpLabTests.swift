@@ -157,6 +157,24 @@ final class JumpLabTests: LabTestCase {
         XCTAssertLessThan(seconds, 5)
     }
 
+    /// A target the bastion cannot reach (nothing listens on its port): unreachable, and the cause named.
+    func test3b_TargetUnreachableFromTheBastionIsNamed() throws {
+        let (t, b) = try labs()
+        var text = try String(contentsOfFile: try inventory(t, "closed.toml", ssh: "jump = [\(hop(b, 1))]"), encoding: .utf8)
+        let entry = "address = \"\(t.hosts[0].address)\"\n"
+        XCTAssertTrue(text.contains(entry))
+        text = text.replacingOccurrences(of: entry, with: entry + "port = 2323\n")
+        let inv = t.dir + "/closed.toml"
+        try text.write(toFile: inv, atomically: true, encoding: .utf8)
+        let (results, _) = try exec(inv, "hostname", limit: "jump1-1,jump1-2")
+        let r = try XCTUnwrap(results["jump1-1"])
+        XCTAssertEqual(r.status, "unreachable")
+        let error = r.error ?? ""
+        XCTAssertTrue(error.contains("jump host root@[\(b.hosts[0].address)]:22 could not open a connection to [\(t.hosts[0].address)]:2323"), error)
+        XCTAssertTrue(error.contains("connect failed") && error.contains("the jump host cannot reach it"), error)
+        XCTAssertEqual(results["jump1-2"]?.status, "ok", "the bastion session stays usable for the other hosts")
+    }
+
     /// The bastion gone silent: every target unreachable within connect_timeout + 5 s, naming the hop.
     func test4_BastionDownMakesEveryTargetUnreachableInTime() throws {
         let (t, b) = try labs()
