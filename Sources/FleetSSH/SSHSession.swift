@@ -86,7 +86,7 @@ public final class SSHSession: @unchecked Sendable {
 
     /// Gives the session a connected stream instead of a TCP connect to `target.host`: called with
     /// the connect deadline, it returns a socket the session then owns (a jump host's tunnel,
-    /// JumpTunnel.swift). Host key check and authentication are the same as for a direct connection.
+    /// JumpHosts.swift). Host key check and authentication are the same as for a direct connection.
     typealias Dialer = (_ deadline: Date) throws -> Int32
 
     static func connect(_ target: SSHTarget, dial: Dialer?) throws -> SSHSession {
@@ -100,7 +100,7 @@ public final class SSHSession: @unchecked Sendable {
         let fd: Int32
         if let dial {
             fd = try dial(deadline)
-        } else { do {
+        } else { do {  // (the direct TCP connect, unchanged)
             fd = try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
         } catch let first where first.retryable {
             deadline = Date().addingTimeInterval(target.connectTimeout)
