@@ -58,6 +58,23 @@ public final class SSHConnection: Connection, @unchecked Sendable {
         }
     }
 
+    /// Up to this size, an upload that may find the file as wanted sends the bytes at once and
+    /// lets the host compare (one round trip); a larger one asks first, so its bytes travel only
+    /// when needed.
+    public static let compareOnHostUpTo = 64 * 1024
+
+    public func uploadIfChanged(_ data: Data, to path: String, mode: Int, timeout: Double?) throws -> Bool {
+        guard data.count <= Self.compareOnHostUpTo else {
+            return try checkThenUpload(data, to: path, mode: mode, timeout: timeout)
+        }
+        do {
+            return try session.upload(data, to: path, mode: mode, timeout: timeout ?? defaultTimeout, wrap: wrap,
+                                      unlessSame: true)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
     public func timeNoOpCommand() throws -> Double {
         let start = Date()
         _ = try run("true", stdin: nil, timeout: 10)
