@@ -282,6 +282,7 @@ host_key_policy = "strict"
 connect_timeout = 5
 command_timeout = 120
 forks = 50
+config = "none"          # the lab's hosts never take settings from this machine's ~/.ssh/config
 
 [preflight]
 probe = "$GATEWAY"
