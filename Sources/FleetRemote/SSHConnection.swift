@@ -27,6 +27,7 @@ public final class SSHConnection: Connection, @unchecked Sendable {
 
     static func translate(_ error: Error) -> Error {
         if let e = error as? SSHError { return ConnectionError(e.description, unreachable: e.isUnreachable) }
+        if let e = error as? JumpError { return ConnectionError(e.description, unreachable: e.isUnreachable) }
         return error
     }
 
@@ -52,6 +53,23 @@ public final class SSHConnection: Connection, @unchecked Sendable {
     public func upload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws {
         do {
             try session.upload(data, to: path, mode: mode, timeout: timeout ?? defaultTimeout, wrap: wrap)
+        } catch {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Up to this size, an upload that may find the file as wanted sends the bytes at once and
+    /// lets the host compare (one round trip); a larger one asks first, so its bytes travel only
+    /// when needed.
+    public static let compareOnHostUpTo = 64 * 1024
+
+    public func uploadIfChanged(_ data: Data, to path: String, mode: Int, timeout: Double?) throws -> Bool {
+        guard data.count <= Self.compareOnHostUpTo else {
+            return try checkThenUpload(data, to: path, mode: mode, timeout: timeout)
+        }
+        do {
+            return try session.upload(data, to: path, mode: mode, timeout: timeout ?? defaultTimeout, wrap: wrap,
+                                      unlessSame: true)
         } catch {
             throw Self.translate(error)
         }
@@ -85,16 +103,27 @@ public struct SSHConnector: Connector {
                   connectTimeout: host.ssh.connectTimeout, keepaliveInterval: host.ssh.keepaliveInterval)
     }
 
+    /// The jump hosts on the way to `host`, in order, each with its own user, key, known_hosts and policy.
+    public func hopTargets(for host: FleetCore.Host) -> [SSHTarget] {
+        host.ssh.jumpHops.map { hop in
+            SSHTarget(host: hop.host, port: hop.port, user: hop.user,
+                      credentials: SSHCredentials(identityFile: hop.identity, passphrase: passphrase),
+                      knownHosts: hop.knownHosts, hostKeyCheck: hop.hostKeyPolicy == .acceptNew ? .acceptNew : .strict,
+                      connectTimeout: host.ssh.connectTimeout, keepaliveInterval: host.ssh.keepaliveInterval)
+        }
+    }
+
     public func connect(to host: FleetCore.Host) throws -> Connection {
         let start = Date()
         do {
-            let s = try SSHSession.connect(target(for: host))
-            logger.info("\(host.name): connected to \(formatHostPort(host.address, host.ssh.port)) as \(host.ssh.user) in \(Int(Date().timeIntervalSince(start) * 1000)) ms, host key \(s.hostKeyType) \(s.hostKeyFingerprint)")
+            let s = try SSHSession.connect(target(for: host), through: hopTargets(for: host))
+            let via = host.ssh.jump.isEmpty ? "" : " via \(host.ssh.jumpHops.map(\.description).joined(separator: ", "))"
+            logger.info("\(host.name): connected to \(formatHostPort(host.address, host.ssh.port))\(via) as \(host.ssh.user) in \(Int(Date().timeIntervalSince(start) * 1000)) ms, host key \(s.hostKeyType) \(s.hostKeyFingerprint)")
             return SSHConnection(session: s, hostName: host.name, become: host.ssh.become,
                                  defaultTimeout: host.ssh.commandTimeout)
-        } catch let e as SSHError {
-            logger.info("\(host.name): \(e)")
-            throw SSHConnection.translate(e)
+        } catch {
+            logger.info("\(host.name): \(error)")
+            throw SSHConnection.translate(error)
         }
     }
 }

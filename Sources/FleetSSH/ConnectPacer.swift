@@ -18,6 +18,9 @@ public final class ConnectPacer: @unchecked Sendable {
     private let cond = NSCondition()
     private var _limit: Int
     private var inFlight = 0
+    /// Connections waiting for a slot: each release wakes only as many as can start, never all
+    /// of them (a thousand hosts woken on every release cost seconds of CPU).
+    private var waiting = 0
     /// Completions to wait after a decrease before the next one.
     private var holdOff = 0
 
@@ -37,7 +40,9 @@ public final class ConnectPacer: @unchecked Sendable {
     /// Waits for a free slot.
     public func acquire() {
         cond.lock(); defer { cond.unlock() }
+        waiting += 1
         while inFlight >= _limit { cond.wait() }
+        waiting -= 1
         inFlight += 1
     }
 
@@ -48,7 +53,9 @@ public final class ConnectPacer: @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         inFlight -= 1
         if let used { observe(used) }
-        cond.broadcast()
+        // A waiter woken for a slot another one took waits again; one that finds the limit grown
+        // takes the extra slot, so at most `free` signals are ever needed.
+        for _ in 0..<min(waiting, max(0, _limit - inFlight)) { cond.signal() }
     }
 
     /// Adapts the bound to one set-up. Call with the lock held.

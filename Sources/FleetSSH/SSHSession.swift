@@ -81,15 +81,26 @@ public final class SSHSession: @unchecked Sendable {
     /// when the pacer gives the connection its turn. A TCP connect whose SYN went unanswered, or
     /// that failed with "no route to host", is tried once more with a fresh deadline. Throws `SSHError`.
     public static func connect(_ target: SSHTarget) throws -> SSHSession {
-        LibSSH2.ensureInitialised()
-        guard let pacer = target.pacer else { return try setUp(target) }
-        return try pacer.paced(timeout: target.connectTimeout) { try setUp(target) }
+        try connect(target, dial: nil)
     }
 
-    private static func setUp(_ target: SSHTarget) throws -> SSHSession {
+    /// Gives the session a connected stream instead of a TCP connect to `target.host`: called with
+    /// the connect deadline, it returns a socket the session then owns (a jump host's tunnel,
+    /// JumpHosts.swift). Host key check and authentication are the same as for a direct connection.
+    typealias Dialer = (_ deadline: Date) throws -> Int32
+
+    static func connect(_ target: SSHTarget, dial: Dialer?) throws -> SSHSession {
+        LibSSH2.ensureInitialised()
+        guard let pacer = target.pacer else { return try setUp(target, dial: dial) }
+        return try pacer.paced(timeout: target.connectTimeout) { try setUp(target, dial: dial) }
+    }
+
+    private static func setUp(_ target: SSHTarget, dial: Dialer?) throws -> SSHSession {
         var deadline = Date().addingTimeInterval(target.connectTimeout)
         let fd: Int32
-        do {
+        if let dial {
+            fd = try dial(deadline)
+        } else { do {  // (the direct TCP connect, unchanged)
             fd = try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
         } catch let first where first.retryable {
             deadline = Date().addingTimeInterval(target.connectTimeout)
@@ -100,7 +111,7 @@ public final class SSHSession: @unchecked Sendable {
             }
         } catch {
             throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: nil))
-        }
+        } }
         guard let raw = libssh2_session_init_ex(nil, nil, nil, nil) else {
             Glibc.close(fd)
             throw SSHError.handshake(host: target.host, reason: "libssh2 could not allocate a session")

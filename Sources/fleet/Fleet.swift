@@ -26,6 +26,7 @@ struct Fleet: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",
         abstract: "Bring up IPv6-only K3s clusters over SSH.",
-        subcommands: [Up.self, Check.self, Status.self, Exec.self, AddWorker.self, Kubeconfig.self, Reset.self]
+        subcommands: [Up.self, Check.self, Status.self, Exec.self, AddWorker.self, Kubeconfig.self, Reset.self,
+                      Upgrade.self, Snapshot.self, Restore.self]
     )
 }

@@ -207,6 +207,32 @@ final class ConnectPacerTests: XCTestCase {
         XCTAssertLessThanOrEqual(counts.value.peak, 2)
         XCTAssertGreaterThan(counts.value.peak, 0)
     }
+
+    /// A release wakes only as many waiters as can start; none is ever left asleep with a slot
+    /// free, whether slots free one by one or the limit grows (fast set-ups) or shrinks.
+    func testEveryWaiterGetsASlotWithoutBeingWokenForNothing() {
+        let p = ConnectPacer(cores: 1, initial: 2)
+        let done = DispatchGroup()
+        let counts = Box((now: 0, peak: 0, finished: 0))
+        let threads = 300
+        for i in 0..<threads {
+            done.enter()
+            let t = Thread {
+                p.acquire()
+                counts.update { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                counts.update { $0.now -= 1; $0.finished += 1 }
+                // Mostly fast (the limit grows), now and then slow (it shrinks).
+                p.release(used: i % 50 == 49 ? 0.5 : 0.01)
+                done.leave()
+            }
+            t.stackSize = 64 * 1024
+            t.start()
+        }
+        // A lost wakeup leaves threads asleep for ever: the wait would run out.
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success, "\(counts.value.finished) of \(threads) got a slot")
+        XCTAssertEqual(counts.value.finished, threads)
+        XCTAssertLessThanOrEqual(counts.value.peak, p.maxLimit)
+    }
 }
 
 /// A value shared by threads, changed under a lock.

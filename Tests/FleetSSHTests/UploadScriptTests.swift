@@ -23,6 +23,12 @@ final class UploadScriptTests: XCTestCase {
 
     /// Runs `script` with `shell -c` in `dir`, `stdin` fed to it; returns the exit status and stderr.
     func run(_ shell: String, _ script: String, in dir: String, stdin: Data) throws -> (Int32, String) {
+        let (status, err, _) = try runCapturing(shell, script, in: dir, stdin: stdin)
+        return (status, err)
+    }
+
+    /// As `run`, with stdout too.
+    func runCapturing(_ shell: String, _ script: String, in dir: String, stdin: Data) throws -> (Int32, String, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: shell)
         p.arguments = ["-c", script]
@@ -31,14 +37,16 @@ final class UploadScriptTests: XCTestCase {
         let inPath = NSTemporaryDirectory() + "fleet-upload-in-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: inPath) }
         try stdin.write(to: URL(fileURLWithPath: inPath))
-        let err = Pipe()
+        let err = Pipe(), out = Pipe()
         p.standardInput = FileHandle(forReadingAtPath: inPath)
-        p.standardOutput = FileHandle.nullDevice
+        p.standardOutput = out
         p.standardError = err
         try p.run()
+        // Outputs are a line or two: reading one pipe to its end cannot block the other.
+        let outText = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        return (p.terminationStatus, errText)
+        return (p.terminationStatus, errText, outText)
     }
 
     /// Every file and directory under `dir`, relative, sorted.
@@ -53,6 +61,7 @@ final class UploadScriptTests: XCTestCase {
         for shell in Self.shells {
             for name in Self.hostileNames {
                 for mode in [0o600, 0o640, 0o755] {
+                  for unlessSame in [false, true] {
                     let dir = try makeDir()
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     // A sentinel named like the path's first word: the old script deleted it under bash.
@@ -60,9 +69,9 @@ final class UploadScriptTests: XCTestCase {
                     try Data("keep".utf8).write(to: URL(fileURLWithPath: sentinel))
                     let before = tree(dir)
                     let path = dir + "/" + name
-                    let script = SSHSession.uploadScript(path: path, mode: mode)
+                    let script = SSHSession.uploadScript(path: path, mode: mode, unlessSame: unlessSame)
                     let (status, err) = try run(shell, script, in: dir, stdin: content)
-                    let what = "\(shell) \(String(reflecting: name)) mode \(String(mode, radix: 8))"
+                    let what = "\(shell) \(String(reflecting: name)) mode \(String(mode, radix: 8)) unlessSame \(unlessSame)"
                     XCTAssertEqual(status, 0, "\(what): \(err)")
                     XCTAssertEqual(FileManager.default.contents(atPath: path), content, what)
                     let attrs = try? FileManager.default.attributesOfItem(atPath: path)
@@ -78,8 +87,58 @@ final class UploadScriptTests: XCTestCase {
                         rel = String(rel[..<slash])
                     }
                     XCTAssertEqual(Set(tree(dir)), expected, what)
+                    if unlessSame {
+                        // Again with the same bytes and mode: found as wanted, and nothing else runs.
+                        let (again, err2, out) = try runCapturing(shell, script, in: dir, stdin: content)
+                        XCTAssertEqual(again, 0, "\(what): \(err2)")
+                        XCTAssertEqual(out, SSHSession.sameMarker + "\n", what)
+                        XCTAssertEqual(Set(tree(dir)), expected, "\(what): the temp file is gone")
+                        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/pwned"), "\(what): a command ran")
+                    }
+                  }
                 }
             }
+        }
+    }
+
+    /// `unlessSame` keeps a file that has the bytes and the mode (same inode, nothing printed but
+    /// the marker) and writes it in every other case: other bytes, another mode, a link, no file.
+    func testUnlessSameWritesOnlyWhenContentModeOrKindDiffer() throws {
+        let fm = FileManager.default
+        for shell in Self.shells {
+            let dir = try makeDir()
+            defer { try? fm.removeItem(atPath: dir) }
+            let path = dir + "/token"
+            let script = SSHSession.uploadScript(path: path, mode: 0o600, unlessSame: true)
+            func upload(_ text: String) throws -> String {
+                let (status, err, out) = try runCapturing(shell, script, in: dir, stdin: Data(text.utf8))
+                XCTAssertEqual(status, 0, "\(shell): \(err)")
+                return out
+            }
+            func inode() -> Int? { (try? fm.attributesOfItem(atPath: path))?[.systemFileNumber] as? Int }
+            func mode() -> Int? { ((try? fm.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue }
+
+            XCTAssertEqual(try upload("one"), "", "\(shell): no file: written")
+            XCTAssertEqual(fm.contents(atPath: path), Data("one".utf8))
+            let first = inode()
+            XCTAssertEqual(try upload("one"), SSHSession.sameMarker + "\n", shell)
+            XCTAssertEqual(inode(), first, "\(shell): the same file, untouched")
+
+            XCTAssertEqual(try upload("two"), "", "\(shell): other bytes: written")
+            XCTAssertEqual(fm.contents(atPath: path), Data("two".utf8))
+
+            try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+            XCTAssertEqual(try upload("two"), "", "\(shell): another mode: written")
+            XCTAssertEqual(mode(), 0o600, shell)
+
+            // A link to a file with the same bytes is replaced by the file itself.
+            try fm.removeItem(atPath: path)
+            try Data("two".utf8).write(to: URL(fileURLWithPath: dir + "/elsewhere"))
+            try fm.setAttributes([.posixPermissions: 0o600], ofItemAtPath: dir + "/elsewhere")
+            try fm.createSymbolicLink(atPath: path, withDestinationPath: dir + "/elsewhere")
+            XCTAssertEqual(try upload("two"), "", "\(shell): a link: written")
+            XCTAssertNil(try? fm.destinationOfSymbolicLink(atPath: path), "\(shell): no longer a link")
+            XCTAssertEqual(tree(dir), ["elsewhere", "token"], shell)
         }
     }
 

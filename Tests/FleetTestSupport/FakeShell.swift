@@ -414,6 +414,18 @@ public enum FakeShell {
                 return 2
             }
             return (result != negate) ? 0 : 1
+        case "umask":
+            // New files get 0644 here, as under umask 022: the only mask the built-in actions set.
+            return 0
+        case "mv":
+            let a = operands(args.filter { $0 != "-f" }[...])
+            guard a.count == 2, let file = host.file(a[0]) else {
+                out.err("mv: cannot stat '\(a.first ?? "")': No such file or directory\n")
+                return 1
+            }
+            host.setFile(a[1], data: file.data, mode: file.mode)
+            host.removeFile(a[0])
+            return 0
         case "mkdir":
             for d in operands(args.filter { $0 != "-p" }[...]) { host.makeDirectory(d) }
             return 0

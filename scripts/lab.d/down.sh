@@ -30,6 +30,8 @@ do_down() {
         for ns in "${namespaces[@]}"; do echo "netns del $ns"; done | ip -force -batch - >/dev/null 2>&1 || true
     fi
     ((SKIP_NET)) || ip link del "$BRIDGE" >/dev/null 2>&1 || true
+    # Left by `scripts/lab behind` (behind.sh).
+    ((SKIP_NET)) || ip -6 route del unreachable "$PREFIX:$NET::/64" >/dev/null 2>&1 || true
 
     # The inventory it wrote (only a file carrying our header).
     # fleet's state for it too: its hosts are gone, and a new lab of the same name starts afresh.

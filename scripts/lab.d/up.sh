@@ -123,10 +123,26 @@ make_host_files() {
     done
 }
 
+# A lab link's MAC address: locally administered, from the net and the host index (0: the bridge).
+lab_mac() {
+    local net=$((16#$NET)) i=$1
+    printf '02:%02x:%02x:%02x:%02x:%02x' $((net >> 8)) $((net & 255)) $((i >> 16)) $(((i >> 8) & 255)) $((i & 255))
+}
+
 # Network: bridge, namespaces, veths (root side on the bridge, host side lan0).
+#
+# The kernel's IPv6 neighbour table is one for every namespace, and once it holds more than
+# net.ipv6.neigh.default.gc_thresh3 (1024) entries that can be garbage-collected, new neighbours
+# fail ("No route to host"). A lab of N hosts needs 2N of them (each host's gateway, and the root
+# side's entry for each host), so a lab of more than STATIC_NEIGH_FROM hosts writes them as
+# permanent entries, which the kernel never collects, instead of changing a machine-wide sysctl.
+# Smaller labs keep neighbour discovery, so a host whose link is down fails as it would for real.
+STATIC_NEIGH_FROM=${FLEET_LAB_STATIC_NEIGH_FROM:-200}
 make_network() {
-    local i jobs=$(( $(nproc) * 2 ))
+    local i jobs=$(( $(nproc) * 2 )) static=0 neigh=''
+    ((COUNT > STATIC_NEIGH_FROM)) && static=1
     ip link add "$BRIDGE" type bridge mcast_snooping 0
+    ip link set "$BRIDGE" address "$(lab_mac 0)"
     ip link set "$BRIDGE" addrgenmode none
     ip addr add "$GATEWAY/64" dev "$BRIDGE" nodad
     ip link set "$BRIDGE" up
@@ -135,11 +151,17 @@ make_network() {
     } | ip -batch -
     {
         for ((i = 1; i <= COUNT; i++)); do
-            echo "link add $VETHBASE$i type veth peer name lan0 netns $NSBASE$i"
+            echo "link add $VETHBASE$i type veth peer name lan0 address $(lab_mac "$i") netns $NSBASE$i"
             echo "link set $VETHBASE$i addrgenmode none"
             echo "link set $VETHBASE$i master $BRIDGE up"
         done
     } | ip -batch -
+    if ((static)); then
+        neigh="neigh replace $GATEWAY lladdr $(lab_mac 0) dev lan0 nud permanent"
+        for ((i = 1; i <= COUNT; i++)); do
+            echo "neigh replace $HOSTBASE$i lladdr $(lab_mac "$i") dev $BRIDGE nud permanent"
+        done | ip -batch -
+    fi
     rm -f "$DIR/.netfail"
     for ((i = 1; i <= COUNT; i++)); do
         ((i % jobs)) || wait
@@ -150,6 +172,7 @@ addr replace ::1/128 dev lo
 link set lan0 up
 addr add $HOSTBASE$i/64 dev lan0 nodad
 route add ::/0 via $GATEWAY dev lan0
+$neigh
 EOF
     done
     wait
@@ -259,6 +282,7 @@ host_key_policy = "strict"
 connect_timeout = 5
 command_timeout = 120
 forks = 50
+config = "none"          # the lab's hosts never take settings from this machine's ~/.ssh/config
 
 [preflight]
 probe = "$GATEWAY"

@@ -91,12 +91,27 @@ public struct SysctlAction: Action {
         let fileOK = facts.file == fileContent
         if differ.isEmpty && fileOK { return .ok("all \(values.count) value(s) already set and persisted") }
 
-        // Set and read back first: a value the kernel refuses is never persisted.
+        // One round trip: set, read back, then write the file (content over stdin, replaced
+        // atomically), each only when the one before succeeded, so a value the kernel refuses
+        // (sysctl -w fails) is never persisted.
         var did: [String] = []
+        var parts: [String] = []
+        var prefix = ""
         if !differ.isEmpty {
-            let apply = "sysctl -q -w " + differ.map { shellQuote("\($0.key)=\($0.value)") }.joined(separator: " ") + " && "
+            parts.append("sysctl -q -w " + differ.map { shellQuote("\($0.key)=\($0.value)") }.joined(separator: " "))
+            parts.append(readCommand)
             did.append("set " + differ.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-            let r = try ctx.runChecked(apply + readCommand, "setting values")
+        }
+        if !fileOK {
+            let tmp = shellQuote(file + ".fleet-tmp")
+            let dir = shellQuote((file as NSString).deletingLastPathComponent)
+            prefix = "[ -d \(dir) ] || mkdir -p -- \(dir); "
+            parts.append("umask 022 && cat > \(tmp) && mv -f -- \(tmp) \(shellQuote(file))")
+        }
+        let what = differ.isEmpty ? "writing \(file)" : "setting values"
+        let r = try ctx.runChecked(prefix + parts.joined(separator: " && "), what,
+                                   stdin: fileOK ? nil : Data(fileContent.utf8))
+        if !differ.isEmpty {
             let after = r.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let still = differing(current: after)
             if !still.isEmpty {
@@ -106,10 +121,7 @@ public struct SysctlAction: Action {
                 }.joined(separator: ", "), result: r)
             }
         }
-        if !fileOK {
-            try ctx.upload(Data(fileContent.utf8), to: file, mode: 0o644)
-            did.append("wrote \(file)")
-        }
+        if !fileOK { did.append("wrote \(file)") }
         return .changed(did.joined(separator: "; "))
     }
 }

@@ -89,14 +89,6 @@ public struct UploadAction: Action {
         return ["upload \(what) to \(dest.render(vars, .plain)) mode \(String(mode, radix: 8))"]
     }
 
-    /// A `sha256sum -c` line for `path`; a path with a backslash or newline is escaped as GNU
-    /// sha256sum reads it (a leading backslash, then `\\` and `\n`).
-    static func checkLine(digest: String, path: String) -> String {
-        guard path.contains("\\") || path.contains("\n") else { return "\(digest)  \(path)\n" }
-        let escaped = path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
-        return "\\\(digest)  \(escaped)\n"
-    }
-
     func data(_ ctx: TaskContext) throws -> Data {
         switch source {
         case .file(let path):
@@ -111,17 +103,9 @@ public struct UploadAction: Action {
         let bytes = try data(ctx)
         let path = dest.render(ctx.vars, .plain)
         try RemotePath.check(path, file: true, host: ctx.host.name)
-        let q = shellQuote(path)
-        // The wanted digest goes in over stdin and only "same" or "differs" comes out: the digest of a
-        // secret is never printed (it would let anyone holding the output test guesses of the secret).
-        let r = try ctx.run("if [ -f \(q) ]; then stat -c %a -- \(q); "
-                                + "if sha256sum -c --status >/dev/null 2>&1; then echo same; else echo differs; fi; fi",
-                            stdin: Data(Self.checkLine(digest: sha256Hex(bytes), path: path).utf8))
-        let facts = r.stdoutText.split(separator: "\n").map(String.init)
-        if facts.count == 2, Int(facts[0], radix: 8) == mode, facts[1] == "same" {
+        guard try ctx.uploadIfChanged(bytes, to: path, mode: mode) else {
             return .ok("\(path) already has this content and mode \(String(mode, radix: 8))")
         }
-        try ctx.upload(bytes, to: path, mode: mode)
         return .changed("wrote \(path) (\(bytes.count) bytes, mode \(String(mode, radix: 8)))")
     }
 }

@@ -68,6 +68,9 @@ public protocol Connection: AnyObject {
     func run(_ command: String, stdin: Data?, timeout: Double?) throws -> CommandResult
     /// Writes a file atomically with `mode`, content over stdin, within `timeout` seconds.
     func upload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws
+    /// Writes the file unless it already has this content and mode; true when it wrote. The
+    /// default asks first (``checkThenUpload``); a connection may do both in one round trip.
+    func uploadIfChanged(_ data: Data, to path: String, mode: Int, timeout: Double?) throws -> Bool
     /// Seconds a whole no-op command (`true`) takes: a channel opened, the command run, its exit
     /// status back. What `status` shows for a host that answers.
     func timeNoOpCommand() throws -> Double
@@ -82,6 +85,28 @@ extension Connection {
 
     public func upload(_ data: Data, to path: String, mode: Int) throws {
         try upload(data, to: path, mode: mode, timeout: nil)
+    }
+
+    public func uploadIfChanged(_ data: Data, to path: String, mode: Int, timeout: Double?) throws -> Bool {
+        try checkThenUpload(data, to: path, mode: mode, timeout: timeout)
+    }
+
+    /// Two round trips: compares the remote file with `data` (its digest goes in over stdin and only
+    /// "same" or "differs" comes out, so the digest of a secret is never printed), then uploads when
+    /// it differs. What large files want: their bytes travel only when needed.
+    public func checkThenUpload(_ data: Data, to path: String, mode: Int, timeout: Double?) throws -> Bool {
+        try RemotePath.check(path, file: true, host: hostName)
+        let q = shellQuote(path)
+        let r = try run("if [ -f \(q) ]; then stat -c %a -- \(q); "
+                            + "if sha256sum -c --status >/dev/null 2>&1; then echo same; else echo differs; fi; fi",
+                        stdin: Data(sha256CheckLine(digest: sha256Hex(data), path: path).utf8), timeout: timeout)
+        if r.timedOut {
+            throw ConnectionError("comparing \(path) on \(hostName) timed out", unreachable: false)
+        }
+        let facts = r.stdoutText.split(separator: "\n").map(String.init)
+        if facts.count == 2, Int(facts[0], radix: 8) == mode, facts[1] == "same" { return false }
+        try upload(data, to: path, mode: mode, timeout: timeout)
+        return true
     }
 
     /// Reads a remote file within `timeout` seconds; `nil` when it does not exist.
@@ -101,6 +126,14 @@ extension Connection {
         }
         return r.stdout
     }
+}
+
+/// A `sha256sum -c` line for `path`; a path with a backslash or newline is escaped as GNU
+/// sha256sum reads it (a leading backslash, then `\\` and `\n`).
+func sha256CheckLine(digest: String, path: String) -> String {
+    guard path.contains("\\") || path.contains("\n") else { return "\(digest)  \(path)\n" }
+    let escaped = path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+    return "\\\(digest)  \(escaped)\n"
 }
 
 /// Opens connections for the runner. The fleet executable provides the SSH one; tests a fake.

@@ -86,7 +86,11 @@ extension InventoryReader {
         }
         readRole(context, into: &entry)
         var settings = defaults
-        if applyConnectionKeys(context, to: &settings) { entry.ssh = settings }
+        if applyConnectionKeys(context, to: &settings) {
+            for key in SSHSettings.trackedKeys + ["address"] where context.contains(key) { settings.origins[key] = "[[hosts]]" }
+            entry.ssh = settings
+            applySSHConfig(to: &entry)
+        }
         for keys in schema.hostKeys { keys.read(&self, &entry) }
         entry.valid = errors.count == errorCount
         return entry

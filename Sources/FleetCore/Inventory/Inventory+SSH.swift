@@ -63,6 +63,8 @@ extension InventoryReader {
                 settings.forks = forks
             }
         }
+        if !readSSHConfigChoice(context) { valid = false }
+        for key in SSHSettings.trackedKeys where context.contains(key) { settings.origins[key] = "[ssh]" }
         return valid ? settings : nil
     }
 
@@ -105,6 +107,7 @@ extension InventoryReader {
         case .invalid: valid = false
         case .present(let become): settings.become = become
         }
+        if !applyJump(context, to: &settings) { valid = false }
         return valid
     }
 }

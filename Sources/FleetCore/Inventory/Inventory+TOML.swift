@@ -6,7 +6,11 @@ extension Inventory {
     ///
     /// Throws ``InventoryError`` when the file cannot be read or is not valid TOML, and ``InventoryErrors`` (every
     /// problem found, in file order) when it is TOML but breaks the inventory rules.
-    public static func load(path: String, schema: InventorySchema) throws -> Inventory {
+    ///
+    /// `defaultSSHConfig`: the OpenSSH client config read when `[ssh] config` is unset, if the file
+    /// exists (the CLI passes `~/.ssh/config`; nil reads none, so a library call or a test never
+    /// depends on the machine's own).
+    public static func load(path: String, schema: InventorySchema, defaultSSHConfig: String? = nil) throws -> Inventory {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: InventoryPaths.absolutePath(path)))
@@ -16,12 +20,13 @@ extension Inventory {
         guard let text = String(data: data, encoding: .utf8) else {
             throw InventoryError(file: path, message: "the inventory file is not valid UTF-8 text")
         }
-        return try parse(toml: text, path: path, schema: schema)
+        return try parse(toml: text, path: path, schema: schema, defaultSSHConfig: defaultSSHConfig)
     }
 
     /// Validates inventory text against the engine's keys and `schema`'s sections and host keys. `path` names the
     /// file in messages and anchors relative paths (`identity`, `known_hosts`, a module's paths).
-    public static func parse(toml: String, path: String, schema: InventorySchema) throws -> Inventory {
+    public static func parse(toml: String, path: String, schema: InventorySchema,
+                             defaultSSHConfig: String? = nil) throws -> Inventory {
         if let nul = toml.firstIndex(of: "\0") {
             let prefix = toml[..<nul]
             let line = prefix.reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
@@ -39,6 +44,7 @@ extension Inventory {
             throw InventoryError(file: path, message: "TOML syntax error: \(error)")
         }
         var reader = InventoryReader(file: path, sourceMap: InventorySourceMap(text: toml), schema: schema)
+        reader.defaultSSHConfig = defaultSSHConfig
         return try reader.load(root: root)
     }
 

@@ -36,6 +36,16 @@ public struct SSHSettings: Sendable, Hashable {
     /// How many hosts are worked on at once.
     public var forks: Int
     public var become: Become
+    /// Where each connection setting came from, by inventory key (`address`, `user`, `port`, `identity`,
+    /// `known_hosts`, `host_key_policy`, `connect_timeout`, `jump`): `[ssh]`, `[[hosts]]`, or
+    /// `ssh config FILE:LINE`; a key not listed has fleet's default. Not part of the settings' value:
+    /// two settings that differ only in where they came from are equal.
+    public var origins = SettingOrigins()
+    /// Jump hosts on the way, in order (empty: a direct connection), as written; `jumpHops` resolves them.
+    public var jump: [JumpSpec] = []
+
+    /// The jump hosts with this host's settings filling what each hop leaves unset.
+    public var jumpHops: [JumpHop] { jump.map { $0.resolved(for: self) } }
 
     /// The default known_hosts file, with `~` expanded.
     public static var defaultKnownHosts: String { InventoryPaths.expandHome("~/.ssh/known_hosts") ?? "/root/.ssh/known_hosts" }
@@ -61,6 +71,19 @@ public struct SSHSettings: Sendable, Hashable {
         self.forks = forks
         self.become = become
     }
+}
+
+/// Where each of a host's connection settings came from (see ``SSHSettings/origins``). Equal to any
+/// other: it describes a value, it is not part of it.
+public struct SettingOrigins: Sendable, Hashable {
+    public var map: [String: String] = [:]
+    public init() {}
+    public subscript(key: String) -> String? {
+        get { map[key] }
+        set { map[key] = newValue }
+    }
+    public static func == (_: SettingOrigins, _: SettingOrigins) -> Bool { true }
+    public func hash(into hasher: inout Hasher) {}
 }
 
 /// One `[[hosts]]` entry, with its SSH settings already merged with `[ssh]`.

@@ -5,9 +5,9 @@ import TOMLKit
 enum InventoryKeys {
     static let ssh = [
         "user", "port", "identity", "known_hosts", "host_key_policy", "connect_timeout", "command_timeout", "forks",
-        "keepalive_interval", "become",
+        "keepalive_interval", "become", "jump", "config",
     ]
-    static let host = ["name", "address", "role", "user", "port", "identity", "become"]
+    static let host = ["name", "address", "role", "user", "port", "identity", "become", "jump"]
 }
 
 /// The result of looking a key up: absent, present but unusable (an error was recorded), or a value.
@@ -67,6 +67,10 @@ public struct InventoryReader {
     public internal(set) var warnings: [InventoryWarning] = []
     /// What the modules' sections yielded so far; becomes ``Inventory/sections``.
     public var sections = SectionValues()
+    /// The ssh config file read when `[ssh] config` is unset (nil: none); see Inventory+SSHConfig.swift.
+    var defaultSSHConfig: String?
+    /// The ssh config in use, once `[ssh]` is read.
+    var sshConfig: SSHConfig?
 
     init(file: String, sourceMap: InventorySourceMap, schema: InventorySchema) {
         self.file = file

@@ -91,28 +91,48 @@ public struct Template: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Values for template variables on one host.
+///
+/// A value is computed when a template asks for it, not when the variables are made: they are made
+/// for every (host, step) of a run, and most templates name one or two of them (computing all of
+/// them, some of which walk the inventory, made a 1000-host plan quadratic).
 public struct TemplateVariables: Sendable {
+    /// Values given by hand; they win over the host's and the inventory's.
     public var values: [String: String]
+    private let source: Source?
 
-    public subscript(name: String) -> String { values[name] ?? "" }
+    private struct Source: Sendable {
+        var host: Host
+        var inventory: Inventory
+    }
+
+    public subscript(name: String) -> String {
+        if let v = values[name] { return v }
+        guard let source else { return "" }
+        return Self.value(name, host: source.host, inventory: source.inventory) ?? ""
+    }
 
     /// The engine's variables, then the ones the inventory's schema declares.
     public init(host: Host, inventory: Inventory) {
-        // An inventory always has a first server (its initialiser refuses one without).
-        let first = inventory.firstServer
-        values = [
-            "host.name": host.name,
-            "host.address": host.address,
-            "host.role": host.role.rawValue,
-            "host.user": host.ssh.user,
-            "inventory_dir": inventory.directory,
-            "first_server.name": first.name,
-            "first_server.address": first.address,
-        ]
-        for variable in inventory.schema.variables {
-            values[variable.name] = variable.value(host, inventory)
-        }
+        values = [:]
+        source = Source(host: host, inventory: inventory)
     }
 
-    public init(values: [String: String]) { self.values = values }
+    public init(values: [String: String]) {
+        self.values = values
+        source = nil
+    }
+
+    static func value(_ name: String, host: Host, inventory: Inventory) -> String? {
+        switch name {
+        case "host.name": return host.name
+        case "host.address": return host.address
+        case "host.role": return host.role.rawValue
+        case "host.user": return host.ssh.user
+        case "inventory_dir": return inventory.directory
+        // An inventory always has a first server (its initialiser refuses one without).
+        case "first_server.name": return inventory.firstServer.name
+        case "first_server.address": return inventory.firstServer.address
+        default: return inventory.schema.variables.first { $0.name == name }?.value(host, inventory)
+        }
+    }
 }

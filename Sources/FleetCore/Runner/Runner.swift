@@ -343,8 +343,13 @@ public final class Runner: @unchecked Sendable {
         results.append(result)
         serialGate.ended(stepIndex: task.stepIndex, stepName: task.step.name, host: task.host.name, status: status)
         pendingSteps[task.step.name, default: 1] -= 1
+        // Waiting tasks wait for values, for a step to end everywhere, or for a serial turn: only
+        // such an event wakes them (waking every waiting host on every result costs O(hosts²)).
+        var wake = task.step.serial != nil || !task.step.action.produces.isEmpty
+            || (pendingSteps[task.step.name] ?? 0) <= 0
         if !status.succeeded, failedSteps[task.step.name] == nil {
             failedSteps[task.step.name] = "ended \(status.rawValue) on \(task.host.name)"
+            wake = true
         }
         for (name, secret) in produced { values[name] = secret }
         for v in task.step.action.produces {
@@ -354,7 +359,7 @@ public final class Runner: @unchecked Sendable {
                 failedValues[v] = "step \(task.step.name) on \(task.host.name) ended \(status.rawValue)"
             }
         }
-        lock.broadcast()
+        if wake { lock.broadcast() }
         lock.unlock()
     }
 }

@@ -111,6 +111,10 @@ public final class SharedConnection: Connection, @unchecked Sendable {
         try use { try $0.upload(data, to: path, mode: mode, timeout: timeout ?? host.ssh.commandTimeout) }
     }
 
+    public func uploadIfChanged(_ data: Data, to path: String, mode: Int, timeout: Double?) throws -> Bool {
+        try use { try $0.uploadIfChanged(data, to: path, mode: mode, timeout: timeout ?? host.ssh.commandTimeout) }
+    }
+
     public func timeNoOpCommand() throws -> Double {
         try use { try $0.timeNoOpCommand() }
     }

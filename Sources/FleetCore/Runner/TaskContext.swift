@@ -68,6 +68,12 @@ public final class TaskContext: @unchecked Sendable {
         try connection.upload(data, to: path, mode: mode, timeout: commandTimeout)
     }
 
+    /// Writes a remote file unless it already has this content and mode; true when it wrote.
+    public func uploadIfChanged(_ data: Data, to path: String, mode: Int) throws -> Bool {
+        try RemotePath.check(path, file: true, host: host.name)
+        return try connection.uploadIfChanged(data, to: path, mode: mode, timeout: commandTimeout)
+    }
+
     /// Reads a remote file within the step's command timeout; `nil` when it does not exist.
     public func read(_ path: String) throws -> Data? {
         try connection.read(path, timeout: commandTimeout)

@@ -20,8 +20,9 @@ public enum K3sInventory {
 
 extension Inventory {
     /// Reads and validates a K3s inventory file (``K3sInventory/schema``).
-    public static func load(path: String) throws -> Inventory {
-        try load(path: path, schema: K3sInventory.schema)
+    /// `defaultSSHConfig`: the ssh config read when `[ssh] config` is unset (the CLI: `~/.ssh/config`).
+    public static func load(path: String, defaultSSHConfig: String? = nil) throws -> Inventory {
+        try load(path: path, schema: K3sInventory.schema, defaultSSHConfig: defaultSSHConfig)
     }
 
     /// Validates K3s inventory text; `path` names the file in messages and anchors relative paths.

@@ -30,7 +30,7 @@ extension Fleet {
         func run() throws {
             let inv: Inventory
             do {
-                inv = try Inventory.load(path: inventory)
+                inv = try Inventory.load(path: inventory, defaultSSHConfig: userSSHConfig)
             } catch let errors as InventoryErrors {
                 CheckVerb.inventoryErrorFindings(errors).forEach(emit)
                 throw ExitCode(2)
@@ -41,6 +41,10 @@ extension Fleet {
             }
             var findings = CheckVerb.inventoryFindings(inv)
             findings.forEach(emit)
+            // Where each host's connection settings came from ([ssh], the host, an ssh config, defaults).
+            if !json {
+                for host in inv.hosts { printError("\(host.name) connection: \(host.ssh.originsLine(address: host.address))") }
+            }
             let json = json
             var handler: InterruptHandler?
             let interrupted = Locked(false)

@@ -26,7 +26,7 @@ struct InventoryOptions: ParsableArguments {
     func load() throws -> Inventory {
         let inv: Inventory
         do {
-            inv = try Inventory.load(path: inventory)
+            inv = try Inventory.load(path: inventory, defaultSSHConfig: userSSHConfig)
         } catch {
             printError("\(error)")
             throw ExitCode(2)
@@ -53,6 +53,12 @@ func lockInventory(_ inventory: String) throws -> InventoryLock {
         throw ExitCode(2)
     }
 }
+
+/// The OpenSSH client config the CLI reads when the inventory's `[ssh] config` is unset (only if it exists).
+let userSSHConfig: String = {
+    let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+    return home + "/.ssh/config"
+}()
 
 /// The playbook `up`, `status` and `add-worker` use unless told otherwise.
 let defaultPlaybook = "playbooks/k3s-ipv6.toml"

@@ -91,10 +91,12 @@ final class SysctlActionTests: XCTestCase {
         XCTAssertTrue(r1.message.contains("net.ipv6.conf.all.forwarding=1"), r1.message)
         XCTAssertFalse(r1.message.contains("disable_ipv6"), "only differing keys are set: \(r1.message)")
 
-        XCTAssertEqual(host.uploads.count, 1)
-        XCTAssertEqual(host.uploads.first?.text, file)
-        XCTAssertEqual(host.uploads.first?.mode, 0o644)
+        // Facts, then one command that sets, reads back and writes the file (over stdin).
+        XCTAssertEqual(host.commands.count, 2, "\(host.commands)")
+        XCTAssertTrue(host.uploads.isEmpty)
         XCTAssertEqual(host.file(file)?.text, sysctl.fileContent)
+        XCTAssertEqual(host.file(file)?.mode, 0o644)
+        XCTAssertNil(host.file(file + ".fleet-tmp"), "the temp file was moved into place")
         XCTAssertEqual(host.sysctl("net.ipv6.conf.all.forwarding"), "1")
         XCTAssertEqual(host.sysctl("net.ipv6.conf.all.accept_ra"), "2")
         let writes = host.commands.filter { $0.contains("sysctl -q -w") }
@@ -135,7 +137,8 @@ final class SysctlActionTests: XCTestCase {
         let r = try XCTUnwrap(summary.result(host: "s1", step: "kernel"))
         XCTAssertEqual(r.status, .changed)
         XCTAssertEqual(r.message, "wrote \(file)")
-        XCTAssertEqual(host.uploads.count, 1)
+        XCTAssertEqual(host.commands.count, 2, "\(host.commands)")
+        XCTAssertEqual(host.file(file)?.text, try XCTUnwrap(book.steps[0].action as? SysctlAction).fileContent)
         XCTAssertFalse(host.commands.contains { $0.contains(" -w ") }, "\(host.commands)")
     }
 
