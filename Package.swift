@@ -71,7 +71,7 @@ let package = Package(
         // FleetCore only to check that its copies of shellQuote and the remote-path rules agree.
         .testTarget(
             name: "FleetSSHTests",
-            dependencies: ["FleetSSH", "FleetCore"]
+            dependencies: ["FleetSSH", "FleetCore", "FleetTestSupport"]
         ),
         .testTarget(
             name: "FleetLabTests",

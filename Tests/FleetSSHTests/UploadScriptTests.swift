@@ -1,5 +1,6 @@
 import FleetCore
 @testable import FleetSSH
+import FleetTestSupport
 import Foundation
 import XCTest
 
@@ -29,24 +30,8 @@ final class UploadScriptTests: XCTestCase {
 
     /// As `run`, with stdout too.
     func runCapturing(_ shell: String, _ script: String, in dir: String, stdin: Data) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: shell)
-        p.arguments = ["-c", script]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        // stdin from a file: a script that ends early must not leave a pipe to write into.
-        let inPath = NSTemporaryDirectory() + "fleet-upload-in-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: inPath) }
-        try stdin.write(to: URL(fileURLWithPath: inPath))
-        let err = Pipe(), out = Pipe()
-        p.standardInput = FileHandle(forReadingAtPath: inPath)
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Outputs are a line or two: reading one pipe to its end cannot block the other.
-        let outText = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, errText, outText)
+        let r = Subprocess.run([shell, "-c", script], stdin: stdin, directory: dir)
+        return (r.status, r.stderrText, r.stdoutText)
     }
 
     /// Every file and directory under `dir`, relative, sorted.
@@ -160,15 +145,8 @@ final class UploadScriptTests: XCTestCase {
         for s in inputs {
             XCTAssertEqual(FleetSSH.shellQuote(s), FleetCore.shellQuote(s), String(reflecting: s))
             for shell in Self.shells {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: shell)
-                p.arguments = ["-c", "printf %s \(FleetSSH.shellQuote(s))"]
-                let out = Pipe()
-                p.standardOutput = out
-                try p.run()
-                let got = out.fileHandleForReading.readDataToEndOfFile()
-                p.waitUntilExit()
-                XCTAssertEqual(String(decoding: got, as: UTF8.self), s, "\(shell) \(String(reflecting: s))")
+                let got = Subprocess.run([shell, "-c", "printf %s \(FleetSSH.shellQuote(s))"])
+                XCTAssertEqual(got.stdoutText, s, "\(shell) \(String(reflecting: s))")
             }
         }
     }

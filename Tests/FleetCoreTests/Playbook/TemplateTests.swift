@@ -12,17 +12,9 @@ final class TemplateTests: XCTestCase {
 
     /// Runs `/bin/sh -c script` locally and returns its stdout bytes.
     func shellOutput(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> Data {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "sh -c \(script)", file: file, line: line)
-        return data
+        let r = Subprocess.run(["/bin/sh", "-c", script])
+        XCTAssertEqual(r.status, 0, "sh -c \(script)", file: file, line: line)
+        return r.stdout
     }
 
     func testShellRenderingQuotesEveryValueExactly() throws {

@@ -11,19 +11,8 @@ import XCTest
 final class RemoteScriptSyntaxTests: XCTestCase {
     /// `sh -n`'s complaint about `script`, or nil when it parses.
     static func syntaxError(_ script: String) throws -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-n"]
-        let input = Pipe(), errors = Pipe()
-        p.standardInput = input
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = errors
-        try p.run()
-        input.fileHandleForWriting.write(Data(script.utf8))
-        try input.fileHandleForWriting.close()
-        let message = errors.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? nil : String(decoding: message, as: UTF8.self)
+        let r = Subprocess.run(["/bin/sh", "-n"], stdin: Data(script.utf8))
+        return r.status == 0 ? nil : r.stderrText
     }
 
     func assertParses(_ scripts: [String: String], file: StaticString = #filePath, line: UInt = #line) throws {

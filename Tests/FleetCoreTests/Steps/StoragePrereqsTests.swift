@@ -127,17 +127,9 @@ final class StoragePrereqsTests: XCTestCase {
 
     /// The fact script only reads; run it with this machine's sh to catch shell mistakes.
     func testTheFactScriptRunsUnderSh() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", StoragePrereqs.factScript.command]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = Pipe()
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
-        let text = String(decoding: data, as: UTF8.self)
+        let r = Subprocess.run(["/bin/sh", "-c", StoragePrereqs.factScript.command])
+        XCTAssertEqual(r.status, 0)
+        let text = r.stdoutText
         for name in ["storage-os", "storage-tools", "storage-iscsid", "storage-pm"] { XCTAssertTrue(text.contains("@@fleet-fact:\(name)\n"), text) }
         let f = StoragePrereqs.parseFacts(text)
         XCTAssertTrue(f.present.contains("sh") || f.present.contains("grep"), text)
