@@ -13,6 +13,14 @@ public enum KubeJSON {
         public var labels: [String: String]?
     }
 
+    /// A status condition, as nodes and jobs carry them.
+    public struct Condition: Decodable, Sendable {
+        public var type: String
+        public var status: String
+        public var reason: String?
+        public var message: String?
+    }
+
     public struct Node: Decodable, Sendable {
         public struct Spec: Decodable, Sendable {
             public var podCIDR: String?
@@ -22,15 +30,9 @@ public enum KubeJSON {
             public var type: String
             public var address: String
         }
-        public struct Condition: Decodable, Sendable {
-            public var type: String
-            public var status: String
-            public var reason: String?
-            public var message: String?
-        }
         public struct Status: Decodable, Sendable {
             public var addresses: [Address]?
-            public var conditions: [Condition]?
+            public var conditions: [KubeJSON.Condition]?
         }
         public var metadata: Metadata
         public var spec: Spec?

@@ -58,9 +58,14 @@ final class HALabTests: LabTestCase {
         for i in 4...5 {
             XCTAssertEqual(first.result(host: "hatest-\(i)", step: "agent-join")?.status, .changed, "agents join through the first server")
         }
+        // The add-on step runs after every join, so it is blocked on the first server, and verify
+        // (after it, on the same host) with it.
+        let addons = try XCTUnwrap(first.result(host: "hatest-1", step: "addons"))
+        XCTAssertEqual(addons.status, .blocked)
+        XCTAssertEqual(addons.message, "blocked: runs after \"server-join\", which ended failed on hatest-2")
         let verify = try XCTUnwrap(first.result(host: "hatest-1", step: "verify"))
         XCTAssertEqual(verify.status, .blocked)
-        XCTAssertEqual(verify.message, "blocked: runs after \"server-join\", which ended failed on hatest-2")
+        XCTAssertEqual(verify.message, "not run: an earlier step on this host was blocked (addons)")
 
         // Fixed: only the joins and verify run again, in order.
         XCTAssertEqual(lab.exec(2, "rm \(Self.dropIn)").status, 0)

@@ -4,21 +4,15 @@ import Foundation
 /// Whether each add-on's `helm-install-<name>` Job finished, from `kubectl get helmcharts,jobs,pods -o json`.
 public enum AddonStatus {
     public struct Job: Decodable, Sendable {
-        public struct Condition: Decodable, Sendable {
-            public var type: String
-            public var status: String
-            public var reason: String?
-            public var message: String?
-        }
         public struct Status: Decodable, Sendable {
-            public var conditions: [Condition]?
+            public var conditions: [KubeJSON.Condition]?
             public var failed: Int?
             public var succeeded: Int?
         }
         public var metadata: KubeJSON.Metadata
         public var status: Status?
 
-        func condition(_ type: String) -> Condition? { status?.conditions?.first { $0.type == type && $0.status == "True" } }
+        func condition(_ type: String) -> KubeJSON.Condition? { status?.conditions?.first { $0.type == type && $0.status == "True" } }
     }
 
     /// One add-on's state.
