@@ -5,7 +5,26 @@ enum KeyFile {
     static let rsaAdvice = "libssh2 1.10 signs with RSA only through SHA-1, which OpenSSH 8.8 and later refuse; "
         + "use an ed25519 key (ssh-keygen -t ed25519) or ECDSA"
 
+    /// Key files found usable, by path, size and modification time: every connection of a run
+    /// uses the same one, which need not be read and parsed a thousand times.
+    private static let usable = UsableKeys()
+
+    private final class UsableKeys: @unchecked Sendable {
+        private let lock = NSLock()
+        private var seen = Set<String>()
+        func contains(_ key: String) -> Bool { lock.lock(); defer { lock.unlock() }; return seen.contains(key) }
+        func insert(_ key: String) { lock.lock(); seen.insert(key); lock.unlock() }
+    }
+
     static func checkUsable(path: String) throws {
+        var st = stat()
+        let key = stat(path, &st) == 0 ? "\(path)\0\(st.st_size)\0\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)" : nil
+        if let key, usable.contains(key) { return }
+        try checkUsableUncached(path: path)
+        if let key { usable.insert(key) }
+    }
+
+    private static func checkUsableUncached(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw SSHError.unsupportedKey(path: path, reason: "no such file")
         }

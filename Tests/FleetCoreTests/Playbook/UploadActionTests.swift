@@ -145,4 +145,9 @@ final class UploadActionTests: XCTestCase {
         }
         XCTAssertEqual(lines, ["read \(tokenPath) into <secret token>", "upload <secret token> to /etc/rancher/k3s/token mode 600"])
     }
+
+    func testSHA256HexMatchesTheStandardVectors() {
+        XCTAssertEqual(sha256Hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(sha256Hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
 }
