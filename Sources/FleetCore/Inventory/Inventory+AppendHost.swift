@@ -41,15 +41,19 @@ extension Inventory {
         if !original.isEmpty {
             separator = original.hasSuffix("\n") ? "\n" : "\n\n"
         }
-        let updated = original + separator + block
-        let appended = try parse(toml: updated, path: path, schema: schema)
+        return (try rewrite(path: path, text: original + separator + block, schema: schema), true)
+    }
 
+    /// Replaces the inventory file with `text` after it parsed and validated whole (so a bad edit
+    /// never reaches the disk), atomically, through a link at `path` to its target.
+    static func rewrite(path: String, text: String, schema: InventorySchema) throws -> Inventory {
+        let inventory = try parse(toml: text, path: path, schema: schema)
         do {
-            try AtomicFile.write(Data(updated.utf8), to: InventoryPaths.absolutePath(path), followLink: true)
+            try AtomicFile.write(Data(text.utf8), to: InventoryPaths.absolutePath(path), followLink: true)
         } catch let failure as AtomicFile.Failure {
             throw InventoryError(file: path, message: "cannot write the inventory file: \(failure.reason)")
         }
-        return (appended, true)
+        return inventory
     }
 
     static func readText(path: String) throws -> String {

@@ -40,14 +40,7 @@ extension Inventory {
             }
         }
         guard changed else { return (existing, false) }
-        let updated = lines.joined(separator: "\n")
-        let result = try parse(toml: updated, path: path, schema: schema)
-        do {
-            try AtomicFile.write(Data(updated.utf8), to: InventoryPaths.absolutePath(path), followLink: true)
-        } catch let failure as AtomicFile.Failure {
-            throw InventoryError(file: path, message: "cannot write the inventory file: \(failure.reason)")
-        }
-        return (result, true)
+        return (try rewrite(path: path, text: lines.joined(separator: "\n"), schema: schema), true)
     }
 
     /// `key = "old"  # note` → `key = NEW  # note`; nil when the value is not a one-line string.
