@@ -97,29 +97,8 @@ final class Lab: @unchecked Sendable {
     /// not keep a pipe open, and Foundation's Process does not always notice a child's exit here).
     @discardableResult
     static func run(_ args: [String], stdin: String? = nil) -> (status: Int32, output: String) {
-        let outPath = NSTemporaryDirectory() + "fleet-lab-\(UUID().uuidString).out"
-        let inPath = NSTemporaryDirectory() + "fleet-lab-\(UUID().uuidString).in"
-        defer {
-            try? FileManager.default.removeItem(atPath: outPath)
-            try? FileManager.default.removeItem(atPath: inPath)
-        }
-        FileManager.default.createFile(atPath: inPath, contents: Data((stdin ?? "").utf8))
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, args[0], &actions, nil, &argv, environ)
-        guard rc == 0 else { return (127, "cannot start \(args[0]): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let out = FileManager.default.contents(atPath: outPath) ?? Data()
-        return (code, String(decoding: out, as: UTF8.self))
+        let r = LocalCommand.run(args, stdin: Data((stdin ?? "").utf8), mergeStderr: true)
+        return (r.status, r.stdoutText)
     }
 }
 

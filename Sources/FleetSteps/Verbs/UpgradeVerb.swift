@@ -95,19 +95,13 @@ public enum UpgradeVerb {
             if !FileManager.default.isReadableFile(atPath: path) { problems.append("--airgap-dir \(dir): no readable \(name)") }
         }
         if !problems.isEmpty { throw Refused(problems: problems) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: (dir as NSString).appendingPathComponent("k3s"))
-        p.arguments = ["--version"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        do { try p.run() } catch {
-            return "\(dir)/k3s does not run on this machine (\(error.localizedDescription)): each node checks its version before using it"
+        // Within a deadline: a binary that hangs here must not hang the upgrade.
+        let r = LocalCommand.run([(dir as NSString).appendingPathComponent("k3s"), "--version"], timeout: 30)
+        if r.status == 127 || r.timedOut {
+            let why = r.timedOut ? "did not answer --version within 30 s" : r.stderrText
+            return "\(dir)/k3s does not run on this machine (\(why)): each node checks its version before using it"
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let got = K3sVersion(versionOutput: String(decoding: data, as: UTF8.self))
+        let got = K3sVersion(versionOutput: r.stdoutText)
         if got != target {
             throw Refused(problems: ["\(dir)/k3s --version says \(got?.description ?? "nothing readable"), not \(target)"])
         }
