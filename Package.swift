@@ -68,10 +68,11 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         // FleetSSH's pure parts (known_hosts, the upload script, key files): no host needed.
-        // FleetCore only to check that its copies of shellQuote and the remote-path rules agree.
+        // FleetCore to check that its copies of shellQuote and the remote-path rules agree, and for
+        // LocalCommand, which runs the shells the upload script is tried under.
         .testTarget(
             name: "FleetSSHTests",
-            dependencies: ["FleetSSH", "FleetCore", "FleetTestSupport"]
+            dependencies: ["FleetSSH", "FleetCore"]
         ),
         .testTarget(
             name: "FleetLabTests",

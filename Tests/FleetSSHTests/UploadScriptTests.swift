@@ -1,6 +1,5 @@
 import FleetCore
 @testable import FleetSSH
-import FleetTestSupport
 import Foundation
 import XCTest
 
@@ -30,7 +29,7 @@ final class UploadScriptTests: XCTestCase {
 
     /// As `run`, with stdout too.
     func runCapturing(_ shell: String, _ script: String, in dir: String, stdin: Data) throws -> (Int32, String, String) {
-        let r = Subprocess.run([shell, "-c", script], stdin: stdin, directory: dir)
+        let r = LocalCommand.run([shell, "-c", script], stdin: stdin, directory: dir)
         return (r.status, r.stderrText, r.stdoutText)
     }
 
@@ -145,7 +144,7 @@ final class UploadScriptTests: XCTestCase {
         for s in inputs {
             XCTAssertEqual(FleetSSH.shellQuote(s), FleetCore.shellQuote(s), String(reflecting: s))
             for shell in Self.shells {
-                let got = Subprocess.run([shell, "-c", "printf %s \(FleetSSH.shellQuote(s))"])
+                let got = LocalCommand.run([shell, "-c", "printf %s \(FleetSSH.shellQuote(s))"])
                 XCTAssertEqual(got.stdoutText, s, "\(shell) \(String(reflecting: s))")
             }
         }

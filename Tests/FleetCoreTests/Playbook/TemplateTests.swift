@@ -12,7 +12,7 @@ final class TemplateTests: XCTestCase {
 
     /// Runs `/bin/sh -c script` locally and returns its stdout bytes.
     func shellOutput(_ script: String, file: StaticString = #filePath, line: UInt = #line) throws -> Data {
-        let r = Subprocess.run(["/bin/sh", "-c", script])
+        let r = LocalCommand.run(["/bin/sh", "-c", script])
         XCTAssertEqual(r.status, 0, "sh -c \(script)", file: file, line: line)
         return r.stdout
     }

@@ -11,7 +11,7 @@ import XCTest
 final class RemoteScriptSyntaxTests: XCTestCase {
     /// `sh -n`'s complaint about `script`, or nil when it parses.
     static func syntaxError(_ script: String) throws -> String? {
-        let r = Subprocess.run(["/bin/sh", "-n"], stdin: Data(script.utf8))
+        let r = LocalCommand.run(["/bin/sh", "-n"], stdin: Data(script.utf8))
         return r.status == 0 ? nil : r.stderrText
     }
 

@@ -127,7 +127,7 @@ final class StoragePrereqsTests: XCTestCase {
 
     /// The fact script only reads; run it with this machine's sh to catch shell mistakes.
     func testTheFactScriptRunsUnderSh() throws {
-        let r = Subprocess.run(["/bin/sh", "-c", StoragePrereqs.factScript.command])
+        let r = LocalCommand.run(["/bin/sh", "-c", StoragePrereqs.factScript.command])
         XCTAssertEqual(r.status, 0)
         let text = r.stdoutText
         for name in ["storage-os", "storage-tools", "storage-iscsid", "storage-pm"] { XCTAssertTrue(text.contains("@@fleet-fact:\(name)\n"), text) }
