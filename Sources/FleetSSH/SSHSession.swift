@@ -97,21 +97,7 @@ public final class SSHSession: @unchecked Sendable {
 
     private static func setUp(_ target: SSHTarget, dial: Dialer?) throws -> SSHSession {
         var deadline = Date().addingTimeInterval(target.connectTimeout)
-        let fd: Int32
-        if let dial {
-            fd = try dial(deadline)
-        } else { do {  // (the direct TCP connect, unchanged)
-            fd = try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
-        } catch let first where first.retryable {
-            deadline = Date().addingTimeInterval(target.connectTimeout)
-            do {
-                fd = try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
-            } catch {
-                throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: first))
-            }
-        } catch {
-            throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: nil))
-        } }
+        let fd = try dial.map { try $0(deadline) } ?? connectTCP(target, deadline: &deadline)
         guard let raw = libssh2_session_init_ex(nil, nil, nil, nil) else {
             Glibc.close(fd)
             throw SSHError.handshake(host: target.host, reason: "libssh2 could not allocate a session")
@@ -128,6 +114,23 @@ public final class SSHSession: @unchecked Sendable {
             throw error
         }
         return s
+    }
+
+    /// The direct TCP connect, tried once more with a fresh deadline (which `deadline` then holds)
+    /// when the first attempt's SYN went unanswered or found no route.
+    private static func connectTCP(_ target: SSHTarget, deadline: inout Date) throws -> Int32 {
+        do {
+            return try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
+        } catch let first where first.retryable {
+            deadline = Date().addingTimeInterval(target.connectTimeout)
+            do {
+                return try TCPSocket.connect(host: target.host, port: target.port, deadline: deadline)
+            } catch {
+                throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: first))
+            }
+        } catch {
+            throw SSHError.connect(host: target.host, port: target.port, reason: describe(error, target, retried: nil))
+        }
     }
 
     private static func describe(_ f: TCPSocket.Failure, _ target: SSHTarget, retried first: TCPSocket.Failure?) -> String {
